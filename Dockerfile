@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# Build stage: durable-rules 2.0.28 ships as an sdist only and compiles C, so the compiler lives here only.
+FROM python:3.12-slim-bookworm AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY service ./service
+# Same install as `make run`: the project with its pinned constraints, built into wheels.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
+
+# Runtime stage: no compiler, non-root, only what the service reads at run time.
+FROM python:3.12-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    WORKERS=2
+RUN groupadd --system ldn && useradd --system --gid ldn --home-dir /app --shell /usr/sbin/nologin ldn
+WORKDIR /app
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels ldn-cds && rm -rf /wheels
+COPY --chown=root:root rules ./rules
+COPY --chown=root:root schemas ./schemas
+COPY --chown=root:root openapi.yaml ./openapi.yaml
+ENV RULES_DIR=/app/rules \
+    SCHEMAS_DIR=/app/schemas \
+    CONTRACT_PATH=/app/openapi.yaml
+USER ldn
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
+# uvicorn's process supervisor restarts a worker that crashes (durable-rules is C) or hangs.
+CMD ["python", "-m", "service.serve"]

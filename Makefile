@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+# durable-rules 2.0.28 builds and imports on CPython 3.11 and 3.12 only (not 3.13).
+PYTHON ?= $(shell for p in python3.12 python3.11; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 1
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test venv openapi schemas lint-docker bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is required (durable-rules does not support 3.13)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m service.serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+# Regenerate the committed contract and JSON Schemas from the code (tests fail when they drift).
+openapi: $(STAMP)
+	$(BIN)/python -m tools.contract openapi > openapi.yaml
+
+schemas: $(STAMP)
+	$(BIN)/python -m tools.contract schemas
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,80 @@
+"""The patient context: the one input model every API (native, order check, CDS Hooks) maps its request into.
+
+Absent means unknown, [] means none: a missing medication list is not an empty one. Unknown fields are refused
+(a typo must not silently drop a clinical input).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_DAILY_DOSE_MG = 500.0   # far above any naltrexone regimen; larger numbers are input errors, not doses
+
+DoseMg = Annotated[float, Field(gt=0, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False,
+                                description="Daily dose in mg (0 < dose <= 500).")]
+ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+MedicationStatus = Literal["active", "proposed", "on-hold", "completed", "stopped"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Code(Strict):
+    system: Annotated[str, Field(min_length=1, max_length=200,
+                                 description="Code system URI or short name: rxnorm, atc, ndc.")]
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Patient(Strict):
+    id: Annotated[str, Field(min_length=1, max_length=128,
+                             description="Caller's patient reference. Never logged; only a keyed hash is stored.")]
+
+
+class LdnOrder(Strict):
+    status: Literal["proposed", "active", "on-hold", "stopped"]
+    dose_mg: DoseMg | None = None
+    timing: Annotated[str, Field(min_length=1, max_length=60,
+                                 description="bedtime, morning, qhs, ... (free text, normalised).")] | None = None
+    start_date: dt.date | None = None
+    previous_dose_mg: DoseMg | None = None
+    last_dose_change: dt.date | None = None
+
+
+class Medication(Strict):
+    name: ShortText | None = None
+    status: MedicationStatus = Field("active", description="Absent means active: an unknown status is not "
+                                                           "assumed to be safe.")
+    codes: Annotated[list[Code], Field(max_length=20)] = []
+    dose_mg: DoseMg | None = None
+
+    @model_validator(mode="after")
+    def _named_or_coded(self) -> "Medication":
+        if self.name is None and not self.codes:
+            raise ValueError("a medication needs a name or at least one code")
+        return self
+
+
+class Procedure(Strict):
+    name: ShortText | None = None
+    date: dt.date
+    elective: bool | None = Field(None, description="Absent: treated as planned (elective), so not ruled out.")
+    opioids_expected: bool | None = Field(None, description="Perioperative opioids expected; null: unknown.")
+
+
+class Renal(Strict):
+    egfr: Annotated[float, Field(ge=0, le=250, allow_inf_nan=False, description="mL/min/1.73m2")] | None = None
+    ckd_stage: Literal["G1", "G2", "G3a", "G3b", "G4", "G5"] | None = None
+    dialysis: bool | None = None
+
+
+class PatientContext(Strict):
+    as_of: dt.date | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
+    patient: Patient | None = None
+    ldn: LdnOrder | None = None
+    medications: Annotated[list[Medication], Field(max_length=500)] | None = Field(
+        None, description="Absent: unknown (rules that need it are not evaluated). []: no medications.")
+    procedures: Annotated[list[Procedure], Field(max_length=100)] | None = None
+    renal: Renal | None = None

@@ -1,0 +1,140 @@
+"""Patient context -> the one fact the engine sees (schemas/facts.schema.json), plus evidence and inputs.
+
+Pure: the same context, terminology and as_of always give the same facts. Clinical thresholds do not live
+here (they are rule parameters); this module only classifies and counts: which medications are opioids or
+naltrexone products, which are current, how many days lie between dates.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from .context import LdnOrder, Medication, PatientContext
+from .knowledge.terminology import Recognition, Terminology
+
+CURRENT = frozenset({"active", "proposed"})
+
+
+@dataclass(frozen=True)
+class Facts:
+    as_of: dt.date
+    fact: dict[str, Any]                 # what the engine matches on (no names, no free text)
+    evidence: dict[str, Any]             # what advisories show (may echo the caller's names back to it)
+    inputs: frozenset[str]               # which inputs (rules/knowledge.yaml) were provided
+    unrecognized: tuple[dict[str, Any], ...]
+
+    def lookup(self, path: str) -> Any:
+        """Value of a dotted fact path, or None when absent."""
+        node: Any = self.fact
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+
+def _recognise(terminology: Terminology, med: Medication) -> Recognition:
+    return terminology.recognise(med.name, tuple((c.system, c.code) for c in med.codes), med.dose_mg)
+
+
+def _med_evidence(med: Medication, rec: Recognition) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": med.name, "status": med.status, "ingredients": list(rec.ingredients),
+                            "recognised_by": rec.matched_by, "matched": rec.matched}
+    if rec.naltrexone_form:
+        item["form"] = rec.naltrexone_form
+    if rec.strength_mg is not None:
+        item["strength_mg"] = rec.strength_mg
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def _ldn_from_medications(meds: list[tuple[Medication, Recognition]]) -> tuple[LdnOrder, Medication] | None:
+    """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements)."""
+    ldn = [(m, r) for m, r in meds if r.kind == "naltrexone" and r.naltrexone_form == "ldn"]
+    if not ldn:
+        return None
+    med, rec = next(((m, r) for m, r in ldn if m.status in CURRENT), ldn[0])
+    status = {"completed": "stopped"}.get(med.status, med.status)
+    return LdnOrder(status=status, dose_mg=rec.strength_mg), med
+
+
+def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) -> Facts:
+    fact: dict[str, Any] = {}
+    evidence: dict[str, Any] = {}
+    inputs: set[str] = set()
+    unrecognized: list[dict[str, Any]] = []
+
+    meds = [(m, _recognise(terminology, m)) for m in ctx.medications or ()]
+    if ctx.medications is not None:
+        inputs.add("medications")
+        opioids = [(m, r) for m, r in meds if r.kind == "opioid" and m.status in CURRENT]
+        others = [(m, r) for m, r in meds if r.kind == "naltrexone" and r.naltrexone_form != "ldn"
+                  and m.status in CURRENT]
+        for i, (m, r) in enumerate(meds):
+            if r.kind == "unrecognized":
+                unrecognized.append({"index": i, "name": m.name,
+                                     "codes": [c.model_dump() for c in m.codes]})
+        fact["medications"] = {"known": True, "count": len(meds), "current_opioid_count": len(opioids),
+                               "current_other_naltrexone_count": len(others),
+                               "unrecognized_count": len(unrecognized)}
+        evidence["current_opioids"] = [_med_evidence(m, r) for m, r in opioids]
+        evidence["other_naltrexone"] = [_med_evidence(m, r) for m, r in others]
+
+    order, origin = ctx.ldn, "ldn"
+    if order is None:
+        derived = _ldn_from_medications(meds)
+        if derived is not None:
+            order, origin = derived[0], "medications"
+    if order is not None:
+        inputs.add("ldn")
+        ldn: dict[str, Any] = {"status": order.status, "in_use": order.status in CURRENT,
+                               "has_previous_dose": order.previous_dose_mg is not None}
+        if order.dose_mg is not None:
+            inputs.add("ldn.dose_mg")
+            ldn["dose_mg"] = order.dose_mg
+        if order.timing is not None:
+            inputs.add("ldn.timing")
+            ldn["timing"] = order.timing.strip().lower()
+            ldn["at_bedtime"] = terminology.is_bedtime(order.timing)
+        if order.previous_dose_mg is not None:
+            inputs.add("ldn.previous_dose_mg")
+            ldn["previous_dose_mg"] = order.previous_dose_mg
+            if order.dose_mg is not None:
+                ldn["dose_increase_mg"] = round(order.dose_mg - order.previous_dose_mg, 6)
+        if order.start_date is not None:
+            ldn["days_since_start"] = (as_of - order.start_date).days
+        if order.last_dose_change is not None:
+            ldn["days_since_last_change"] = (as_of - order.last_dose_change).days
+        fact["ldn"] = ldn
+        evidence["ldn"] = {"source": origin, **order.model_dump(mode="json", exclude_none=True)}
+    elif ctx.medications is not None:
+        # The medication list is known and holds no LDN: the patient is not on LDN (rules simply do not fire).
+        inputs.add("ldn")
+        fact["ldn"] = {"status": "none", "in_use": False, "has_previous_dose": False}
+        evidence["ldn"] = {"source": "medications", "status": "none"}
+
+    if ctx.procedures is not None:
+        inputs.add("procedures")
+        upcoming = sorted((p for p in ctx.procedures if p.elective is not False and p.date >= as_of),
+                          key=lambda p: p.date)
+        procedures: dict[str, Any] = {"known": True, "upcoming_elective_count": len(upcoming)}
+        periop = next((p for p in upcoming if p.opioids_expected is not False), None)
+        if periop is not None:
+            expected = "yes" if periop.opioids_expected else "unknown"
+            procedures["periop_days_until"] = (periop.date - as_of).days
+            procedures["periop_opioids_expected"] = expected
+            evidence["periop_procedure"] = {
+                "name": periop.name, "date": periop.date.isoformat(), "days_until": (periop.date - as_of).days,
+                "opioids_expected": expected,
+                "opioids_expected_text": "expected" if expected == "yes" else "not ruled out (not stated)"}
+        fact["procedures"] = procedures
+
+    if ctx.renal is not None:
+        renal = ctx.renal.model_dump(exclude_none=True)
+        if renal:
+            inputs.add("renal")
+            fact["renal"] = renal
+            evidence["renal"] = dict(renal)
+
+    return Facts(as_of=as_of, fact=fact, evidence=evidence, inputs=frozenset(inputs),
+                 unrecognized=tuple(unrecognized))

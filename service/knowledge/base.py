@@ -1,0 +1,74 @@
+"""The knowledge base: sources, terminology and rules loaded together, with one content-hash version."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .conditions import FactType, vocabulary_from_schema
+from .errors import KnowledgeError
+from .rules import Rule, load_rules
+from .sources import Source, load_sources
+from .terminology import Terminology, load_terminology
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    meta: dict[str, Any]                 # rules/knowledge.yaml
+    inputs: dict[str, dict[str, str]]    # input name -> label, short, data_element
+    sources: dict[str, Source]
+    rules: dict[str, Rule]               # every rule file, any status, by id
+    terminology: Terminology
+    vocabulary: dict[str, FactType]
+    evidence_keys: dict[str, str]
+    version: str                         # content hash of everything that can change an answer
+
+    @property
+    def active_rules(self) -> list[Rule]:
+        return [r for r in self.rules.values() if r.active]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KnowledgeError(str(path), f"cannot read JSON: {exc}") from exc
+
+
+def _version(parts: list[tuple[str, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for name, data in sorted(parts):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = None) -> KnowledgeBase:
+    rules_dir = rules_dir or PROJECT_ROOT / "rules"
+    schemas_dir = schemas_dir or PROJECT_ROOT / "schemas"
+    meta_path = rules_dir / "knowledge.yaml"
+    try:
+        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(str(meta_path), f"cannot read: {exc}") from exc
+    inputs = meta.get("inputs") if isinstance(meta, dict) else None
+    if not isinstance(inputs, dict) or not inputs:
+        raise KnowledgeError(str(meta_path), "missing inputs", field="inputs")
+    fact_schema = _read_json(schemas_dir / "facts.schema.json")
+    vocabulary = vocabulary_from_schema(fact_schema)
+    evidence_keys = dict(fact_schema.get("x-evidence") or {})
+    sources = load_sources(rules_dir / "sources")
+    terminology = load_terminology(rules_dir / "terminology")
+    rules = load_rules(rules_dir / "ldn", _read_json(schemas_dir / "rule.schema.json"), sources=sources,
+                       inputs=inputs, vocabulary=vocabulary, evidence_keys=set(evidence_keys))
+    parts = [(f"ldn/{r.file}", (rules_dir / "ldn" / r.file).read_bytes()) for r in rules.values()]
+    parts += [("knowledge.yaml", meta_path.read_bytes()), ("facts.schema.json", (schemas_dir / "facts.schema.json").read_bytes()),
+              ("terminology", terminology.content)]
+    parts += [(f"sources/{s.file}", s.text.encode()) for s in sources.values()]
+    return KnowledgeBase(meta=meta, inputs=inputs, sources=sources, rules=rules, terminology=terminology,
+                         vocabulary=vocabulary, evidence_keys=evidence_keys, version=_version(parts))

@@ -1,0 +1,182 @@
+"""Rule files: load, validate (JSON Schema, vocabulary, citations, templates) and type them.
+
+A broken rule file stops start-up with a KnowledgeError that names the file, the rule and the field.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from . import templates
+from .conditions import ConditionError, FactType, facts_used, resolve
+from .errors import KnowledgeError
+from .sources import Source
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class Citation:
+    source_id: str
+    title: str
+    quote: str
+    stance: str = "supports"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    severity: str
+    when: dict[str, Any]
+    summary: str | None
+    action: str | None
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    version: str
+    title: str
+    status: str
+    severity: str
+    released: str
+    revised: str
+    description: str
+    requires: tuple[str, ...]
+    parameters: dict[str, dict[str, Any]]
+    when: dict[str, Any]                     # resolved: parameters substituted
+    escalations: tuple[Escalation, ...]
+    evidence: tuple[str, ...]
+    summary: str
+    detail: str
+    action: str
+    citations: tuple[Citation, ...]
+    coding: dict[str, Any]
+    tests: tuple[dict[str, Any], ...]
+    file: str
+    raw: dict[str, Any] = field(repr=False)  # the file as written, for the catalogue
+    sha256: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def param_values(self) -> dict[str, Any]:
+        return {name: p["value"] for name, p in self.parameters.items()}
+
+    def facts_used(self) -> set[str]:
+        used = facts_used(self.when)
+        for esc in self.escalations:
+            used |= facts_used(esc.when)
+        return used
+
+
+def _schema_error_field(err: jsonschema.ValidationError) -> str:
+    # The deepest, most specific error of a oneOf is the useful one for a reviewer.
+    best = jsonschema.exceptions.best_match([err]) if err.context else err
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in best.absolute_path).lstrip(".")
+    return path or "(top level)", best.message
+
+
+def _check_template(text: str, rule_file: str, rule_id: str, where: str, params: dict[str, Any],
+                    evidence: tuple[str, ...], vocabulary: dict[str, FactType]) -> None:
+    for path, offset in templates.placeholders(text):
+        for p in filter(None, (path, offset)):
+            if p.isdigit() or p == "as_of" or p in vocabulary:
+                continue
+            head, _, rest = p.partition(".")
+            if head == "param" and rest in params:
+                continue
+            if head == "evidence" and rest.split(".")[0] in evidence:
+                continue
+            raise KnowledgeError(rule_file, f"template placeholder {{{p}}} names nothing known "
+                                 "(a fact, param.<name>, or evidence.<key> listed under evidence)",
+                                 rule=rule_id, field=where)
+
+
+def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source], inputs: dict[str, Any],
+              vocabulary: dict[str, FactType], evidence_keys: set[str]) -> Rule:
+    name = str(path)
+    try:
+        data = path.read_bytes()
+        doc = yaml.safe_load(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(name, f"not readable as YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise KnowledgeError(name, "a rule file must be a mapping")
+    # YAML turns unquoted dates into date objects; the schema speaks JSON, so compare as text.
+    for key in ("released", "revised"):
+        if key in doc and not isinstance(doc[key], str):
+            doc[key] = str(doc[key])
+    rule_id = doc.get("id") if isinstance(doc.get("id"), str) else None
+    errors = sorted(jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+                    .iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        where, message = _schema_error_field(errors[0])
+        raise KnowledgeError(name, message, rule=rule_id, field=where)
+    if path.stem != rule_id:
+        raise KnowledgeError(name, f"file must be named {rule_id}.yaml", rule=rule_id, field="id")
+    for i, req in enumerate(doc["requires"]):
+        if req not in inputs:
+            raise KnowledgeError(name, f"unknown input {req!r} (see rules/knowledge.yaml inputs)",
+                                 rule=rule_id, field=f"requires[{i}]")
+    params = {k: v["value"] for k, v in (doc.get("parameters") or {}).items()}
+    evidence = tuple(doc.get("evidence") or ())
+    for i, key in enumerate(evidence):
+        if key not in evidence_keys:
+            raise KnowledgeError(name, f"unknown evidence key {key!r}", rule=rule_id, field=f"evidence[{i}]")
+    try:
+        when = resolve(doc["when"], params, vocabulary, "when")
+        escalations = tuple(
+            Escalation(e["severity"], resolve(e["when"], params, vocabulary, f"escalations[{i}].when"),
+                       e.get("summary"), e.get("action"))
+            for i, e in enumerate(doc.get("escalations") or ()))
+    except ConditionError as exc:
+        raise KnowledgeError(name, str(exc), rule=rule_id, field=exc.field) from exc
+    for i, esc in enumerate(escalations):
+        if SEVERITY_RANK[esc.severity] <= SEVERITY_RANK[doc["severity"]]:
+            raise KnowledgeError(name, "an escalation must raise the severity", rule=rule_id,
+                                 field=f"escalations[{i}].severity")
+    texts = [("advisory.summary", doc["advisory"]["summary"]), ("advisory.detail", doc["advisory"]["detail"]),
+             ("advisory.action", doc["advisory"]["action"])]
+    texts += [(f"escalations[{i}].{k}", e[k]) for i, e in enumerate(doc.get("escalations") or ())
+              for k in ("summary", "action") if k in e]
+    for where, text in texts:
+        _check_template(text, name, rule_id, where, params, evidence, vocabulary)
+    citations = []
+    for i, c in enumerate(doc["citations"]):
+        source = sources.get(c["source"])
+        if source is None:
+            raise KnowledgeError(name, f"unknown source {c['source']!r}", rule=rule_id, field=f"citations[{i}].source")
+        if not source.contains(c["quote"]):
+            raise KnowledgeError(name, f"quote not found verbatim in {source.file}", rule=rule_id,
+                                 field=f"citations[{i}].quote")
+        citations.append(Citation(source.id, source.title, " ".join(c["quote"].split()),
+                                  c.get("stance", "supports"), c.get("note")))
+    return Rule(
+        id=rule_id, version=doc["version"], title=doc["title"], status=doc["status"], severity=doc["severity"],
+        released=doc["released"], revised=doc["revised"], description=" ".join(doc.get("description", "").split()),
+        requires=tuple(doc["requires"]), parameters=dict(doc.get("parameters") or {}), when=when,
+        escalations=escalations, evidence=evidence, summary=doc["advisory"]["summary"],
+        detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=tuple(citations),
+        coding=dict(doc.get("coding") or {}), tests=tuple(doc["tests"]), file=path.name, raw=doc,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def load_rules(directory: Path, schema: dict[str, Any], **context: Any) -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        rule = load_rule(path, schema, **context)
+        if rule.id in rules:
+            raise KnowledgeError(str(path), "duplicate rule id", rule=rule.id, field="id")
+        rules[rule.id] = rule
+    if not rules:
+        raise KnowledgeError(str(directory), "no rule files (*.yaml) found")
+    return rules
