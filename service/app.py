@@ -28,8 +28,21 @@ log = logging.getLogger("ldn.app")
 
 
 def generated_openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document the code implies; tests compare it with the committed contract."""
-    return get_openapi(title=TITLE, version=API_VERSION, description=DESCRIPTION, routes=app.routes)
+    """The OpenAPI document the code implies; tests compare it with the committed contract.
+
+    Every error response is RFC 9457 problem+json: FastAPI's default 422 schema (HTTPValidationError) is
+    replaced, since our handler never sends that shape."""
+    doc = get_openapi(title=TITLE, version=API_VERSION, description=DESCRIPTION, routes=app.routes)
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for path_item in doc.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status[0] in "45":
+                    response["content"] = {problems.PROBLEM_JSON: {"schema": dict(problem["schema"])}}
+    schemas = doc.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return doc
 
 
 def load_contract(path: Path = CONTRACT) -> dict[str, Any]:

@@ -8,18 +8,31 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_DAILY_DOSE_MG = 500.0   # far above any naltrexone regimen; larger numbers are input errors, not doses
+MIN_DAILY_DOSE_MG = 0.001   # the smallest dose any source mentions (002: "from 0.001mg"); zero is not a dose
 
-DoseMg = Annotated[float, Field(gt=0, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False,
-                                description="Daily dose in mg (0 < dose <= 500).")]
+DoseMg = Annotated[float, Field(ge=MIN_DAILY_DOSE_MG, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False,
+                                description="Daily dose in mg (0.001 <= dose <= 500).")]
 ShortText = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+def _iso_text(value: object) -> object:
+    # Strict models would refuse date strings coming through FastAPI; lax ones accept 0 as 1970-01-01.
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a date must be a string YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, Field(strict=False), BeforeValidator(_iso_text)]
 MedicationStatus = Literal["active", "proposed", "on-hold", "completed", "stopped"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)  # no 0 -> false, no 4 -> "4"
 
 
 class Code(Strict):
@@ -38,12 +51,17 @@ class LdnOrder(Strict):
     dose_mg: DoseMg | None = None
     timing: Annotated[str, Field(min_length=1, max_length=60,
                                  description="bedtime, morning, qhs, ... (free text, normalised).")] | None = None
-    start_date: dt.date | None = None
+    start_date: IsoDate | None = None
     previous_dose_mg: DoseMg | None = None
-    last_dose_change: dt.date | None = None
+    last_dose_change: IsoDate | None = None
 
 
 class Medication(Strict):
+    # The "name or at least one code" rule, stated in the JSON Schema too so clients (and schemathesis) see it.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"anyOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string"}}},
+        {"required": ["codes"], "properties": {"codes": {"minItems": 1}}}]})
+
     name: ShortText | None = None
     status: MedicationStatus = Field("active", description="Absent means active: an unknown status is not "
                                                            "assumed to be safe.")
@@ -59,7 +77,7 @@ class Medication(Strict):
 
 class Procedure(Strict):
     name: ShortText | None = None
-    date: dt.date
+    date: IsoDate
     elective: bool | None = Field(None, description="Absent: treated as planned (elective), so not ruled out.")
     opioids_expected: bool | None = Field(None, description="Perioperative opioids expected; null: unknown.")
 
@@ -71,7 +89,7 @@ class Renal(Strict):
 
 
 class PatientContext(Strict):
-    as_of: dt.date | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
+    as_of: IsoDate | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
     patient: Patient | None = None
     ldn: LdnOrder | None = None
     medications: Annotated[list[Medication], Field(max_length=500)] | None = Field(

@@ -8,6 +8,8 @@ defence below names the trap it avoids, and tests/test_engine_traps.py reproduce
   * an unguarded `$nex` matches the state fact     -> every rule is and-ed with a positive type test.
   * at most 1024 live sessions per ruleset         -> one fresh sid per evaluation, deleted in `finally`.
   * action exceptions are swallowed into the state -> we read the returned state and raise.
+  * its JSON parser rejects exponent notation         -> facts carry plain decimals; we refuse any other float
+    (Python writes 1e-05 and 1e+16; durable fails with error 204).
 """
 from __future__ import annotations
 
@@ -38,6 +40,14 @@ class NoDispatchHost(durable_engine.Host):
 
     def _run(self) -> None:
         pass
+
+
+def _check_numbers(node: Any) -> None:
+    if isinstance(node, dict):
+        for value in node.values():
+            _check_numbers(value)
+    elif isinstance(node, float) and ("e" in repr(node) or node != node):
+        raise EngineError(f"number {node!r} cannot be passed to durable-rules (plain decimals only)")
 
 
 def rule_name(rule_id: str, escalation: int | None = None) -> str:
@@ -94,6 +104,7 @@ class DurableEngine:
         return action
 
     def evaluate(self, fact: dict[str, Any]) -> frozenset[str]:
+        _check_numbers(fact)
         sid = uuid.uuid4().hex
         message = dict(fact, t=FACT_TYPE, sid=sid)
         with self._lock:

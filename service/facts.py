@@ -14,6 +14,12 @@ from .context import LdnOrder, Medication, PatientContext
 from .knowledge.terminology import Recognition, Terminology
 
 CURRENT = frozenset({"active", "proposed"})
+DECIMALS = 4   # clinical quantities to 0.0001 (mg, mL/min): also keeps every float in plain decimal notation,
+               # which durable-rules' JSON parser needs (it rejects exponents such as 1e-05: error 204)
+
+
+def _q(value: float) -> float:
+    return round(float(value), DECIMALS)
 
 
 @dataclass(frozen=True)
@@ -91,16 +97,16 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
                                "has_previous_dose": order.previous_dose_mg is not None}
         if order.dose_mg is not None:
             inputs.add("ldn.dose_mg")
-            ldn["dose_mg"] = order.dose_mg
+            ldn["dose_mg"] = _q(order.dose_mg)
         if order.timing is not None:
             inputs.add("ldn.timing")
             ldn["timing"] = order.timing.strip().lower()
             ldn["at_bedtime"] = terminology.is_bedtime(order.timing)
         if order.previous_dose_mg is not None:
             inputs.add("ldn.previous_dose_mg")
-            ldn["previous_dose_mg"] = order.previous_dose_mg
+            ldn["previous_dose_mg"] = _q(order.previous_dose_mg)
             if order.dose_mg is not None:
-                ldn["dose_increase_mg"] = round(order.dose_mg - order.previous_dose_mg, 6)
+                ldn["dose_increase_mg"] = _q(_q(order.dose_mg) - _q(order.previous_dose_mg))
         if order.start_date is not None:
             ldn["days_since_start"] = (as_of - order.start_date).days
         if order.last_dose_change is not None:
@@ -131,6 +137,8 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
 
     if ctx.renal is not None:
         renal = ctx.renal.model_dump(exclude_none=True)
+        if "egfr" in renal:
+            renal["egfr"] = _q(renal["egfr"])
         if renal:
             inputs.add("renal")
             fact["renal"] = renal
