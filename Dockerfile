@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Build stage: durable-rules 2.0.28 ships as an sdist only and compiles C, so the compiler lives here only.
 FROM python:3.12-slim-bookworm AS build
+# Debian revisions are not pinned: bookworm only ships security fixes, and the mirror drops old revisions.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -17,17 +19,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKERS=2
-RUN groupadd --system ldn && useradd --system --gid ldn --home-dir /app --shell /usr/sbin/nologin ldn
+RUN groupadd --system --gid 10001 ldn \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin ldn
 WORKDIR /app
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links /wheels ldn-cds && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels ldn-cds==1.0.0 && rm -rf /wheels
 COPY --chown=root:root rules ./rules
 COPY --chown=root:root schemas ./schemas
 COPY --chown=root:root openapi.yaml ./openapi.yaml
 ENV RULES_DIR=/app/rules \
     SCHEMAS_DIR=/app/schemas \
     CONTRACT_PATH=/app/openapi.yaml
-USER ldn
+USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]

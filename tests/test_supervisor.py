@@ -1,0 +1,78 @@
+"""A crash of the C engine must not leave the service silently dead: the supervisor starts a new worker."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from .conftest import ROOT
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            out += [int(p) for p in f.read().split()]
+    return out
+
+
+def _wait_ready(port: int, deadline: float) -> dict:
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                return json.load(r)
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("service not ready in time")
+
+
+def _worker_pids(parent: int) -> list[int]:
+    # The supervisor's children, less multiprocessing's resource tracker (it never serves).
+    workers = []
+    for pid in _children(parent):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            continue
+        if "resource_tracker" not in cmdline:
+            workers.append(pid)
+    return workers
+
+
+def test_a_crashed_worker_is_replaced():
+    port = _free_port()
+    env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", WORKERS="1", LOG_LEVEL="warning")
+    proc = subprocess.Popen([sys.executable, "-m", "service.serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(port, time.monotonic() + 60)
+        (worker,) = _worker_pids(proc.pid)
+        os.kill(worker, signal.SIGSEGV)            # what a durable-rules memory error does to a worker
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = _worker_pids(proc.pid)
+            if workers and worker not in workers:
+                break
+            time.sleep(0.2)
+        assert workers and worker not in workers, "no new worker after the crash"
+        assert _wait_ready(port, time.monotonic() + 60)["status"] == "ready"
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
