@@ -190,6 +190,7 @@ def facts(extra: dict[str, list[Any]] | None = None, *, present: float = 0.75) -
         head, _, leaf = path.partition(".")
         groups.setdefault(head, []).append(leaf)
     weights = st.integers(0, 99).map(lambda n: n < present * 100)
+    values = {path: value_strategy(path, extra.get(path, ())) for path in VOCABULARY}
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def facts(extra: dict[str, list[Any]] | None = None, *, present: float = 0.75) -
             obj = fact[head] = {}
             for leaf in leaves:
                 if draw(weights):
-                    obj[leaf] = draw(value_strategy(f"{head}.{leaf}", extra.get(f"{head}.{leaf}", ())))
+                    obj[leaf] = draw(values[f"{head}.{leaf}"])
         return fact
     return build()
 
