@@ -1,0 +1,1 @@
+"""The audit trail: what the service advised, when, to whom, and under which knowledge version."""
