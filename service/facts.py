@@ -25,7 +25,7 @@ def _q(value: float) -> float:
 @dataclass(frozen=True)
 class Facts:
     as_of: dt.date
-    fact: dict[str, Any]                 # what the engine matches on (no names, no free text)
+    fact: dict[str, Any]                 # what the engine matches on: no names, no free text (it is audited)
     evidence: dict[str, Any]             # what advisories show (may echo the caller's names back to it)
     inputs: frozenset[str]               # which inputs (rules/knowledge.yaml) were provided
     unrecognized: tuple[dict[str, Any], ...]
@@ -100,7 +100,6 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
             ldn["dose_mg"] = _q(order.dose_mg)
         if order.timing is not None:
             inputs.add("ldn.timing")
-            ldn["timing"] = order.timing.strip().lower()
             ldn["at_bedtime"] = terminology.is_bedtime(order.timing)
         if order.previous_dose_mg is not None:
             inputs.add("ldn.previous_dose_mg")
