@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
 SHELL := /bin/bash
 # durable-rules 2.0.28 builds and imports on CPython 3.11 and 3.12 only (not 3.13).
-PYTHON ?= $(shell for p in python3.12 python3.11; do command -v $$p >/dev/null 2>&1 && { echo $$p; break; }; done)
+# (Each candidate is run, not just looked up: a pyenv shim exists even when that version is not selected.)
+PYTHON ?= $(shell for p in python3.12 python3.11; do $$p -c 'import sys' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
