@@ -13,11 +13,13 @@ from starlette.requests import Request
 
 from . import problems
 from .api import catalogue, evaluations, health
+from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .decision import Evaluator
 from .engine import EngineError
 from .knowledge.base import PROJECT_ROOT, load_knowledge
 from .settings import Settings
+from .telemetry import TelemetryMiddleware
 
 CONTRACT = PROJECT_ROOT / "openapi.yaml"
 TITLE = "LDN decision support"
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION)
     app.state.evaluator = evaluator
     app.state.settings = settings
+    app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file)
     problems.install(app)
 
     @app.exception_handler(EngineError)
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     for module in (evaluations, catalogue, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryMiddleware)   # outermost: every response gets a request id and a log line
 
     contract = load_contract(settings.contract_path) if settings.contract_path.exists() else None
     app.openapi = (lambda: contract) if contract is not None else (lambda: generated_openapi(app))  # type: ignore[method-assign]

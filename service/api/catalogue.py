@@ -5,13 +5,16 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from ..auth import require
 from ..decision import Evaluator, max_severity
 from ..knowledge.rules import SEVERITY_RANK, Rule
 from .common import evaluator, problems
 from .models import (BibliographicCitation, DataElement, Parameter, RuleDetail, RuleList, RuleSummary,
                      SourceAttributes, SourceDetail, SourceList, SourceSummary)
 
-router = APIRouter(prefix="/v1", tags=["catalogue"])
+# Any valid credential may read the catalogue: it holds no patient data, but /v1/* is not public.
+router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=[Depends(require(None))],
+                   responses=problems(401))
 
 
 def _rule_detail(ev: Evaluator, rule: Rule) -> RuleDetail:

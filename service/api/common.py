@@ -15,6 +15,7 @@ def evaluator(request: Request) -> Evaluator:
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for problem+json error responses."""
-    text = {400: "Malformed request body", 404: "Not found", 413: "Request body too large",
+    text = {400: "Malformed request body", 401: "No valid credential", 403: "Credential lacks the scope",
+            404: "Not found", 413: "Request body too large",
             422: "Invalid request: the problem names each offending field", 503: "Not ready or engine failure"}
     return {s: {"description": text[s], "model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}

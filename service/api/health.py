@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 
+from ..metrics import exposition
 from ..problems import problem_response
 from .common import problems
 from .models import Health, Readiness
@@ -22,3 +24,10 @@ def readyz(request: Request):
     if ev is None:
         return problem_response(503, "Not ready", "The knowledge base is not loaded.")
     return Readiness(status="ready", knowledge_version=ev.kb.version, active_rules=len(ev.kb.active_rules))
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics() -> PlainTextResponse:
+    body, content_type = exposition()
+    return PlainTextResponse(body, media_type=content_type)
