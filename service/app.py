@@ -7,14 +7,16 @@ from typing import Any
 
 import yaml
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from . import problems
-from .api import catalogue, evaluations, health
+from .api import catalogue, evaluations, health, order_checks
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
+from .cds_hooks import api as cds_hooks
 from .decision import Evaluator
 from .engine import EngineError
 from .knowledge.base import PROJECT_ROOT, load_knowledge
@@ -39,7 +41,10 @@ def generated_openapi(app: FastAPI) -> dict[str, Any]:
     for path_item in doc.get("paths", {}).values():
         for operation in path_item.values():
             for status, response in operation.get("responses", {}).items():
-                if status[0] in "45":
+                # Only the errors our problem handlers send: not those with another body (CDS Hooks' 412
+                # OperationOutcome) or none at all (CDS Hooks' 401).
+                ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                if status[0] in "45" and ref.rsplit("/", 1)[-1] in ("Problem", "HTTPValidationError"):
                     response["content"] = {problems.PROBLEM_JSON: {"schema": dict(problem["schema"])}}
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -68,9 +73,13 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
         return problems.problem_response(503, "Evaluation failed",
                                          "The rules engine could not evaluate this request; no advice was given.")
 
-    for module in (evaluations, catalogue, health):
+    for module in (evaluations, order_checks, catalogue, health, cds_hooks):
         app.include_router(module.router)
+    cds_hooks.install(app, settings)   # JWTs on /cds-services; a broken issuers file stops start-up
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:                  # browser CDS clients (the CDS Hooks sandbox): an origin allow-list
+        app.add_middleware(CORSMiddleware, allow_origins=cds_hooks.csv(settings.cors_origins),
+                           allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "Authorization"])
     app.add_middleware(TelemetryMiddleware)   # outermost: every response gets a request id and a log line
 
     contract = load_contract(settings.contract_path) if settings.contract_path.exists() else None

@@ -16,7 +16,7 @@ from .engine import DurableEngine, rule_name
 from .facts import Facts, derive_facts
 from .knowledge import templates
 from .knowledge.base import KnowledgeBase
-from .knowledge.rules import SEVERITY_RANK, Citation, Rule
+from .knowledge.rules import SEVERITY_RANK, Citation, Escalation, Rule
 
 _ADVISORY_NS = uuid.UUID("6c1f4f2e-52a8-4d0e-9d0b-2f4c3e1b7a10")
 SUMMARY_MAX = 139
@@ -59,6 +59,16 @@ class Decision:
         return self.advisories[0].severity if self.advisories else None
 
 
+def fired_severity(rule: Rule, fired: frozenset[str]) -> tuple[str, Escalation | None]:
+    """A fired rule's severity: its own, raised by the highest of its escalations that also fired.
+    (Also used by the audit replay, so a replay rebuilds exactly what an evaluation returned.)"""
+    severity, chosen = rule.severity, None
+    for i, esc in enumerate(rule.escalations):
+        if rule_name(rule.id, i) in fired and SEVERITY_RANK[esc.severity] > SEVERITY_RANK[severity]:
+            severity, chosen = esc.severity, esc
+    return severity, chosen
+
+
 def max_severity(rule: Rule) -> str:
     return max([rule.severity, *(e.severity for e in rule.escalations)], key=SEVERITY_RANK.__getitem__)
 
@@ -91,10 +101,9 @@ class Evaluator:
         return Decision(as_of, self.kb.version, facts, tuple(advisories), tuple(not_evaluated))
 
     def _advisory(self, rule: Rule, fired: frozenset[str], facts: Facts, fact_key: str) -> Advisory:
-        severity, summary, action = rule.severity, rule.summary, rule.action
-        for i, esc in enumerate(rule.escalations):
-            if rule_name(rule.id, i) in fired and SEVERITY_RANK[esc.severity] > SEVERITY_RANK[severity]:
-                severity, summary, action = esc.severity, esc.summary or summary, esc.action or action
+        severity, escalation = fired_severity(rule, fired)
+        summary = (escalation.summary if escalation else None) or rule.summary
+        action = (escalation.action if escalation else None) or rule.action
         evidence = {k: facts.evidence[k] for k in rule.evidence if k in facts.evidence}
         params = rule.param_values
 

@@ -29,9 +29,13 @@ def main() -> int:
         log.error("start-up stopped: %s", exc)
         return 2
     log.info("knowledge %s: %d active rules", kb.version, len(kb.active_rules))
+    cds_open = settings.cds_issuers_file is None
     if settings.host in ("127.0.0.1", "localhost", "::1"):
-        log.warning("embedded default: listening on %s:%d without authentication (loopback only)",
-                    settings.host, settings.port)
+        log.warning("embedded default: listening on %s:%d without authentication (loopback only)%s",
+                    settings.host, settings.port,
+                    ", CDS Hooks included (/cds-services: no CDS_ISSUERS_FILE)" if cds_open else "")
+    elif cds_open:
+        log.warning("CDS Hooks (/cds-services) is open: no trusted JWT issuers configured (CDS_ISSUERS_FILE)")
     config = uvicorn.Config("service.main:app", host=settings.host, port=settings.port, workers=settings.workers,
                             log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10)
     sock = config.bind_socket()

@@ -37,3 +37,23 @@ class Settings(BaseSettings):
                                                              "for /v1/*.")
     forwarded_allow_ips: str | None = Field(None, description="Addresses of the TLS-terminating proxy whose "
                                                               "X-Forwarded-* headers are trusted (comma-separated).")
+    # CDS Hooks (service/cds_hooks; README "CDS Hooks"). No trusted issuers: /cds-services is open (embedded default).
+    cds_issuers_file: Path | None = Field(
+        None, description="YAML/JSON file of trusted CDS Hooks clients: issuers, each with a jwks_file and/or "
+                          "allow-listed jku URLs (and tenants). Set: every /cds-services call needs a valid JWT.")
+    cds_jwt_leeway_s: float = Field(30, ge=0, le=300, description="Clock skew allowed on exp, iat and nbf of "
+                                                                  "CDS Hooks JWTs.")
+    cds_jwt_max_lifetime_s: float = Field(3600, gt=0, description="Longest time a CDS Hooks JWT may still be valid "
+                                                                  "(exp - now); jti are remembered that long.")
+    cds_jwks_cache_s: float = Field(3600, gt=0, description="How long a JWK Set fetched from a jku is cached.")
+    cds_fhir_timeout_s: float = Field(3.0, gt=0, le=30, description="Timeout of each request to a CDS client's "
+                                                                    "fhirServer (prefetch fallback).")
+    cds_fhir_servers: str = Field("", description="Comma-separated FHIR base URLs the service may fetch from with "
+                                                  "a client's token. Empty: any https server (http: loopback only).")
+    cds_feedback_database_url: str = Field(f"sqlite:///{PROJECT_ROOT / 'var' / 'cds-feedback.db'}",
+                                           description="Store of CDS Hooks feedback and issued cards (SQLite file "
+                                                       "by default; SQLAlchemy URL).")
+    public_base_url: str | None = Field(None, description="External base URL (https://cds.example.org) when behind a "
+                                                          "proxy: the CDS Hooks JWT aud check and card links use it.")
+    cors_origins: str = Field("", description="Comma-separated browser origins allowed by CORS (e.g. "
+                                              "https://sandbox.cds-hooks.org). Empty: no CORS headers.")

@@ -315,12 +315,13 @@ def test_requires_python_excludes_313():
 
 
 def _make_python(tmp_path: Path, available: list[str]) -> str:
-    """What the Makefile's PYTHON resolves to when PATH holds only the given interpreter names."""
+    """What the Makefile's PYTHON resolves to when PATH holds only the given interpreter names
+    (a name ending in "!" is a broken interpreter, e.g. a pyenv shim for a version that is not installed)."""
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for name in available:
-        exe = bindir / name
-        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe = bindir / name.rstrip("!")
+        exe.write_text("#!/bin/sh\nexit 1\n" if name.endswith("!") else "#!/bin/sh\nexit 0\n")
         exe.chmod(0o755)
     probe = tmp_path / "probe.mk"
     probe.write_text(f"include {ROOT / 'Makefile'}\nprint-python:\n\t@echo \"PYTHON=[$(PYTHON)]\"\n")
@@ -332,7 +333,7 @@ def _make_python(tmp_path: Path, available: list[str]) -> str:
     return line[len("PYTHON=["):-1]
 
 
-def test_makefile_picks_only_python312_or_python311(tmp_path):
+def test_makefile_picks_only_python312_or_python311():
     text = (ROOT / "Makefile").read_text()
     (loop,) = re.findall(r"^PYTHON\s*\?=.*for p in ([^;]+);", text, flags=re.M)
     assert loop.split() == ["python3.12", "python3.11"], loop
@@ -343,6 +344,8 @@ def test_makefile_picks_only_python312_or_python311(tmp_path):
     (["python3.13", "python3", "python", "python3.12", "python3.11"], "python3.12"),
     (["python3.13", "python3", "python3.11"], "python3.11"),
     (["python3.13", "python3", "python", "python3.14"], ""),
+    (["python3.13", "python3.12!", "python3.11"], "python3.11"),
+    (["python3.13", "python3.12!", "python3.11!"], ""),
 ])
 def test_makefile_interpreter_choice_behaviour(tmp_path, available, expected):
     assert _make_python(tmp_path, available) == expected

@@ -132,6 +132,10 @@ advisory:
 citations:
   - source: ldn-clinical-summary
     quote: "Primarily excreted by the kidneys (53-79% of the dose)"
+coding:
+  ncpdp_reason_for_service: MC
+  ncpdp_clinical_significance: 2
+  v3_act_code: DOSECOND
 tests:
   - {name: fires, context: {ldn: {status: active, dose_mg: 4.5}, renal: {dialysis: true}}, expect: fires}
   - {name: silent, context: {ldn: {status: active, dose_mg: 1.5}, renal: {dialysis: true}}, expect: silent}

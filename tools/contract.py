@@ -21,10 +21,14 @@ def openapi_document() -> dict:
 
 def json_schemas() -> dict[str, dict]:
     from service.api.models import EvaluationResponse
+    from service.api.order_check_models import OrderCheckResponse
     from service.context import PatientContext
+    from service.order_checks import OrderCheckRequest
     return {
         "evaluation-request.schema.json": PatientContext.model_json_schema(),
         "evaluation-response.schema.json": EvaluationResponse.model_json_schema(mode="serialization"),
+        "order-check-request.schema.json": OrderCheckRequest.model_json_schema(),
+        "order-check-response.schema.json": OrderCheckResponse.model_json_schema(mode="serialization"),
     }
 
 

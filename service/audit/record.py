@@ -10,9 +10,10 @@ import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..decision import Decision
+if TYPE_CHECKING:   # kept out of the import path: writer processes need the record, not the engine
+    from ..decision import Decision
 
 Channel = Literal["evaluation", "order-check", "cds-hooks", "feedback"]
 
@@ -42,7 +43,7 @@ class AuditRecord:
     detail: dict[str, Any] = field(default_factory=dict)   # channel-specific, PHI-free (e.g. hook name)
 
 
-def record_of(decision: Decision, *, id: str, channel: Channel, caller: str | None, patient_hash: str | None,
+def record_of(decision: "Decision", *, id: str, channel: Channel, caller: str | None, patient_hash: str | None,
               latency_ms: float, outcome: str | None = None, request_id: str | None = None,
               detail: dict[str, Any] | None = None) -> AuditRecord:
     return AuditRecord(

@@ -80,6 +80,11 @@ def resolve(condition: Any, params: dict[str, Any], vocabulary: dict[str, FactTy
         if name not in params:
             raise ConditionError(f"{where}.{op}", f"unknown parameter {name!r}")
         value = params[name]
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, float) and "e" in repr(v):
+            # durable-rules' JSON parser rejects exponents (error 204) and would fail the whole ruleset.
+            raise ConditionError(f"{where}.{op}", f"{v!r}: numbers must be writable in plain decimals "
+                                 "(between 0.0001 and 1e16)")
     if op == "exists":
         if not isinstance(value, bool):
             raise ConditionError(f"{where}.{op}", "exists takes true or false")

@@ -198,6 +198,10 @@ class Terminology:
         """Does the timing text say bedtime ("qhs", "at bedtime", "nightly", "q.h.s.")?"""
         return _has_phrase(_tokens(timing.replace(".", "")), self._bedtime)
 
+    def has_ldn_marker(self, text: str) -> bool:
+        """Does the text name the product as low-dose ("LDN", "low dose", "compounded"), whatever strength it states?"""
+        return _has_phrase(_tokens(text, self._reader.salt_words), self._reader.ldn_markers)
+
     def _by_code(self, codes: tuple[tuple[str, ...], ...]) -> tuple[MatchedBy, str, _CodeEntry] | None:
         """The first recognised code: RxNorm before ATC before NDC (most to least specific), each in given order."""
         given: dict[str, list[str]] = {"rxnorm": [], "atc": [], "ndc": []}

@@ -1,0 +1,134 @@
+"""Profiles behind the benchmark's figures (not part of `make bench`).
+
+    .venv/bin/python -m bench.profile evaluate [small|typical|large]   # cProfile of Evaluator.evaluate
+    .venv/bin/python -m bench.profile asgi [evaluations|order-checks|order-sign] [--profile]
+
+`asgi` sends the benchmark's request bodies through bench.app's ASGI application in this process, one after the
+other (no sockets, no concurrency): ms per request for the endpoint and for its baseline, so the difference is the
+service's own work plus its thread-pool hops. `--profile` adds a cProfile of the endpoint (main thread only: the
+parts FastAPI runs in its thread pool show up as waits; py-spy on a running `make bench` server sees all threads:
+`py-spy record --gil -p <pid>`).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+import time
+from typing import Any
+
+from .fixtures import bodies
+
+ENDPOINTS = {"evaluations": ("/v1/evaluations", "/bench/baseline/evaluations", "evaluation"),
+             "order-checks": ("/v1/order-checks", "/bench/baseline/order-checks", "order_check"),
+             "order-sign": ("/cds-services/ldn-order-sign", "/bench/baseline/cds-services/order-sign", "order_sign")}
+
+
+def _stats(prof: cProfile.Profile, top: int) -> str:
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def profile_evaluate(context: str, n: int, top: int) -> None:
+    from service.context import PatientContext
+    from service.decision import Evaluator
+    from service.knowledge.base import load_knowledge
+
+    from .contexts import CONTEXTS
+    ev = Evaluator(load_knowledge())
+    ctx = PatientContext.model_validate(CONTEXTS[context])
+    for _ in range(300):
+        ev.evaluate(ctx)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ev.evaluate(ctx)
+    print(f"Evaluator.evaluate({context}): {(time.perf_counter() - t0) / n * 1e6:.0f} us/call unprofiled")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        ev.evaluate(ctx)
+    prof.disable()
+    print(_stats(prof, top))
+
+
+async def _call(app: Any, path: str, body: bytes) -> int:
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    sent, status = False, []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+def profile_asgi(endpoint: str, n: int, top: int, with_profile: bool) -> None:
+    import os
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="ldn-bench-")
+    os.environ.setdefault("CDS_FEEDBACK_DATABASE_URL", f"sqlite:///{tmp}/cds-feedback.db")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/audit.db")
+    from .app import app
+    path, base_path, fixture = ENDPOINTS[endpoint]
+    body = json.dumps(bodies()[fixture]).encode()
+
+    async def run(p: str, count: int) -> float:
+        for _ in range(30):
+            status = await _call(app, p, body)
+            if status != 200:
+                raise SystemExit(f"{p} answered {status}")
+        t0 = time.perf_counter()
+        for _ in range(count):
+            await _call(app, p, body)
+        return (time.perf_counter() - t0) / count * 1000
+
+    async def main() -> None:
+        for p in (path, base_path, path, base_path):
+            print(f"{p:45s} {await run(p, n):7.2f} ms/request (in-process ASGI, sequential)")
+        if with_profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            await run(path, n)
+            prof.disable()
+            print(_stats(prof, top))
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    e = sub.add_parser("evaluate")
+    e.add_argument("context", nargs="?", default="typical", choices=("small", "typical", "large"))
+    a = sub.add_parser("asgi")
+    a.add_argument("endpoint", nargs="?", default="evaluations", choices=tuple(ENDPOINTS))
+    a.add_argument("--profile", action="store_true")
+    for s in (e, a):
+        s.add_argument("--n", type=int, default=1000)
+        s.add_argument("--top", type=int, default=30)
+    args = p.parse_args()
+    if args.what == "evaluate":
+        profile_evaluate(args.context, args.n, args.top)
+    else:
+        profile_asgi(args.endpoint, args.n, args.top, args.profile)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""POST /v1/order-checks: a pharmacy order plus the patient's profile in, a verdict a machine can act on out.
+
+JSON by default; a FHIR R4 Bundle of DetectedIssue with `?format=fhir` or `Accept: application/fhir+json`.
+The decision is the shared Evaluator's (service/decision.py); see service/order_checks.py for how the order
+becomes the patient context and service/order_check_render.py for applicability and the verdict.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..auth import Principal, require
+from ..decision import Evaluator
+from ..fhir_detected_issue import BUNDLE_SCHEMA, FHIR_JSON, bundle
+from ..order_check_render import render
+from ..metrics import count_decision
+from ..order_checks import OrderCheckRequest, plan
+from ..order_coding import load_vocabulary
+from .common import evaluator, problems
+from .order_check_models import OrderCheckResponse
+
+router = APIRouter(prefix="/v1", tags=["order checks"])
+
+_FHIR_200 = {200: {"description": "The verdict, the coded issues and what could not be checked. As FHIR: a Bundle "
+                                  "of DetectedIssue (R4).",
+                   "content": {FHIR_JSON: {"schema": BUNDLE_SCHEMA}}}}
+
+
+def _wants_fhir(format_: str | None, accept: str | None) -> bool:
+    if format_ is not None:
+        return format_ == "fhir"
+    return FHIR_JSON in (accept or "").lower()
+
+
+@router.post("/order-checks", response_model=OrderCheckResponse,
+             responses={**problems(400, 401, 403, 413, 422, 503), **_FHIR_200},
+             summary="Check a pharmacy order (LDN, another naltrexone product, an opioid...) against the profile")
+def create_order_check(body: OrderCheckRequest, request: Request,
+                       format_: Literal["json", "fhir"] | None = Query(
+                           None, alias="format", description="fhir: answer with a FHIR R4 Bundle of DetectedIssue "
+                                                             "(as does Accept: application/fhir+json). Default json."),
+                       ev: Evaluator = Depends(evaluator),
+                       principal: Principal = Depends(require("order-check"))):
+    # A plain def: FastAPI runs it in its thread pool; the engine serialises evaluations with its own lock.
+    order_plan = plan(body, ev.kb.terminology)
+    decision = ev.evaluate(order_plan.context)
+    count_decision(decision)
+    vocabulary = load_vocabulary(request.app.state.settings.schemas_dir / "rule.schema.json")
+    answer = render(str(uuid.uuid4()), order_plan, decision, ev.kb.rules, body.order, vocabulary)
+    if _wants_fhir(format_, request.headers.get("accept")):
+        order = body.order
+        display = order.name or ", ".join(f"{c.system} {c.code}" for c in order.codes)
+        return JSONResponse(bundle(answer, display), media_type=FHIR_JSON)
+    return answer

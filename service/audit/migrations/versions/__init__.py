@@ -1,0 +1,1 @@
+"""Audit store migrations, one file per revision (0001_initial, ...). Never edit a released revision."""

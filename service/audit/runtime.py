@@ -1,0 +1,67 @@
+"""The audit trail as one worker uses it: the store, the background writer, and the patient-reference key.
+
+`submit` never blocks the answer (records are queued and written in batches); a store that is down costs
+records, counted in ldn_audit_dropped_total, never answers; `healthy` feeds /readyz ("degraded").
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from ..knowledge.base import PROJECT_ROOT
+from ..metrics import AUDIT_DROPS, AUDIT_WRITES
+from ..settings import Settings
+from .record import AuditRecord, patient_ref_hash
+from .store import AuditStore
+from .writer import AuditWriter
+
+log = logging.getLogger("ldn.audit")
+DEV_KEY_FILE = PROJECT_ROOT / "var" / "audit-hmac.key"
+
+
+def hmac_key(settings: Settings, dev_key_file: Path = DEV_KEY_FILE) -> bytes:
+    """The configured secret; in development a random key kept in var/ (so hashes stay linkable across
+    restarts and workers). Production refuses to start without a configured one (service.serve)."""
+    if settings.audit_hmac_secret is not None:
+        return settings.audit_hmac_secret.get_secret_value().encode("utf-8")
+    dev_key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(dev_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return dev_key_file.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_hex(32).encode())
+    return dev_key_file.read_bytes()
+
+
+class Auditor:
+    def __init__(self, settings: Settings):
+        self._key = hmac_key(settings)
+        self.store = AuditStore.from_settings(settings)
+        self.writer = AuditWriter.from_settings(
+            self.store, settings,
+            on_write=lambda n: AUDIT_WRITES.inc(n),
+            on_drop=lambda n, reason: (AUDIT_DROPS.labels(reason).inc(n),
+                                       log.warning("audit records dropped", extra={"fields": {
+                                           "count": n, "reason": reason}})))
+        self._shutdown_timeout = getattr(settings, "audit_shutdown_timeout_s", 10.0)
+
+    def patient_hash(self, patient_id: str | None) -> str | None:
+        return patient_ref_hash(self._key, patient_id)
+
+    def submit(self, record: AuditRecord) -> None:
+        self.writer.submit(record)
+
+    def get(self, record_id: str) -> AuditRecord | None:
+        self.writer.flush(timeout=2.0)   # this worker's own recent records first
+        return self.store.get(record_id)
+
+    @property
+    def healthy(self) -> bool:
+        return self.writer.healthy
+
+    def close(self) -> None:
+        self.writer.close(timeout=self._shutdown_timeout)
+        self.store.close()

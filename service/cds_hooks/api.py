@@ -1,0 +1,193 @@
+"""The CDS Hooks router: GET /cds-services, POST /cds-services/{id} for each service, POST .../feedback, and
+GET /v1/cds-hooks/feedback-summary (override analytics, audit-read scope). install() wires the JWT check."""
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+
+from ..api.common import evaluator, problems
+from ..auth import Principal, require
+from ..decision import Evaluator
+from ..metrics import count_decision
+from ..problems import problem_response
+from ..settings import Settings
+from . import cards, fhir
+from .feedback import FeedbackStore, IssuedCard, SqlFeedbackStore
+from .fhir_mapping import (build_context, data_needs, procedure_references, read_drafts,
+                           unresolved_medication_references)
+from .models import (AppointmentBookRequest, CdsResponse, Discovery, FeedbackReceipt, FeedbackRequest,
+                     FeedbackSummary, HookRequestBase, OperationOutcome, OrderSelectRequest, OrderSignRequest,
+                     PatientViewRequest)
+from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server
+from .security import CdsJwtMiddleware, JwtVerifier, load_issuers
+from .services import (APPOINTMENTS, MEDICATION_REQUESTS, MEDICATION_STATEMENTS, SERVICE_REQUESTS, SERVICES,
+                       ServiceDefinition)
+
+log = logging.getLogger("ldn.cds_hooks")
+router = APIRouter(tags=["cds-hooks"])
+
+_jwt = HTTPBearer(auto_error=False, scheme_name="cdsHooksJwt", bearerFormat="JWT",
+                  description="CDS Hooks client JWT (ES384/RS384, aud = the exact URL called). Required when "
+                              "trusted issuers are configured (CDS_ISSUERS_FILE); the embedded default is open.")
+# The security requirement is optional ({}): it depends on the deployment's configuration.
+_AUTH: dict[str, Any] = {"dependencies": [Security(_jwt)], "openapi_extra": {"security": [{}]}}
+_UNAUTHORIZED = {401: {"description": "Missing or invalid CDS Hooks JWT (empty body)."}}
+_PRECONDITION = {412: {"model": OperationOutcome,
+                       "description": "Data the service needs (the patient's active MedicationRequests) was neither "
+                                      "prefetched nor retrievable from fhirServer."}}
+
+
+def csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def install(app: Any, settings: Settings) -> None:
+    """Trusted issuers loaded (a broken issuers file stops start-up) and the JWT middleware added."""
+    app.state.cds_jwt_verifier = JwtVerifier(load_issuers(settings.cds_issuers_file),
+                                             leeway_s=settings.cds_jwt_leeway_s,
+                                             max_lifetime_s=settings.cds_jwt_max_lifetime_s,
+                                             jwks_cache_s=settings.cds_jwks_cache_s)
+    app.state.cds_http_transport = None          # tests put a local stub here: no network in tests
+    app.state.cds_feedback_store = None
+    app.state.cds_feedback_lock = threading.Lock()
+    app.add_middleware(CdsJwtMiddleware)
+
+
+def evaluation_date() -> dt.date:
+    """The date every hook evaluation's day arithmetic uses: today, UTC. (A dependency: tests fix it.)"""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def feedback_store(request: Request) -> FeedbackStore:
+    state = request.app.state
+    if state.cds_feedback_store is None:
+        with state.cds_feedback_lock:
+            if state.cds_feedback_store is None:
+                state.cds_feedback_store = SqlFeedbackStore(state.settings.cds_feedback_database_url)
+    return state.cds_feedback_store
+
+
+def _base_url(request: Request) -> str:
+    return (request.app.state.settings.public_base_url or str(request.base_url)).rstrip("/")
+
+
+@router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True,
+            responses=_UNAUTHORIZED, summary="CDS Hooks discovery: the LDN services and their prefetch templates",
+            **_AUTH)
+def discovery() -> Discovery:
+    return Discovery(services=[s.discovery() for s in SERVICES.values()])
+
+
+async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Request, ev: Evaluator,
+                   today: dt.date) -> Any:
+    settings: Settings = request.app.state.settings
+    context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
+    index = fhir.ResourceIndex()
+    for key in ("draftOrders", "appointments"):
+        index.add_bundle(context.get(key))
+    server = usable_server(req.fhirServer, csv(settings.cds_fhir_servers)) if req.fhirAuthorization else None
+    client = FhirClient(server, req.fhirAuthorization.access_token.get_secret_value(),  # type: ignore[union-attr]
+                        timeout=settings.cds_fhir_timeout_s, transport=request.app.state.cds_http_transport) \
+        if server else None
+    try:
+        gatherer = Gatherer(req, service, index, client)
+        own = fhir.resources(context.get("draftOrders")) + fhir.resources(context.get("appointments"))
+        references = unresolved_medication_references(own, index) + procedure_references(own, index)
+        if references:
+            await gatherer.resolve(references)
+        terminology = ev.kb.terminology
+        drafts = read_drafts(service.hook, context, index, terminology, today)
+        if not drafts.scope:
+            log.info("cds hook answered", extra={"fields": {"service": service.id, "cards": 0, "scope": "none"}})
+            return CdsResponse(cards=[])
+        try:
+            gathered = await gatherer.gather(*data_needs(drafts.scope))
+        except PreconditionFailed as exc:
+            log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
+            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412)
+        record = [r for k in (MEDICATION_REQUESTS, MEDICATION_STATEMENTS) for r in gathered.record.get(k) or []]
+        planned = [r for k in (APPOINTMENTS, SERVICE_REQUESTS) for r in gathered.record.get(k) or []]
+        references = unresolved_medication_references(record, index) + procedure_references(planned, index)
+        if references:
+            await gatherer.resolve(references)
+        mapped = build_context(drafts, gathered.record, index, terminology)
+    finally:
+        if client is not None:
+            await client.__aexit__(None, None, None)
+    decision = await run_in_threadpool(ev.evaluate, mapped.context, today)
+    count_decision(decision)
+    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=_base_url(request),
+                            patient_id=req.context.patientId,                      # type: ignore[attr-defined]
+                            include_info=req.wants_info_cards())
+    if rendered:
+        issued = [IssuedCard(c.uuid, rule, version, c.indicator) for c, rule, version in rendered]
+        try:
+            await run_in_threadpool(feedback_store(request).record_cards, service.id, req.hookInstance, issued)
+        except Exception as exc:                     # analytics must never cost the clinician the cards
+            log.warning("issued cards not recorded", extra={"fields": {"error": type(exc).__name__}})
+    log.info("cds hook answered", extra={"fields": {
+        "service": service.id, "scope": ",".join(sorted(drafts.scope)), "cards": len(rendered),
+        "indicators": [c.indicator for c, _, _ in rendered], "fetched": gathered.fetched}})
+    return CdsResponse(cards=[c for c, _, _ in rendered])
+
+
+_HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
+             responses={**problems(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
+
+
+@router.post("/cds-services/ldn-order-select", summary="order-select: a draft LDN or opioid order", **_HOOK)
+async def order_select(body: OrderSelectRequest, request: Request, ev: Evaluator = Depends(evaluator),
+                       today: dt.date = Depends(evaluation_date)) -> Any:
+    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today)
+
+
+@router.post("/cds-services/ldn-order-sign", summary="order-sign: a draft LDN or opioid order", **_HOOK)
+async def order_sign(body: OrderSignRequest, request: Request, ev: Evaluator = Depends(evaluator),
+                     today: dt.date = Depends(evaluation_date)) -> Any:
+    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today)
+
+
+@router.post("/cds-services/ldn-appointment-book", summary="appointment-book: surgery for a patient on LDN",
+             **_HOOK)
+async def appointment_book(body: AppointmentBookRequest, request: Request, ev: Evaluator = Depends(evaluator),
+                           today: dt.date = Depends(evaluation_date)) -> Any:
+    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today)
+
+
+@router.post("/cds-services/ldn-patient-view", summary="patient-view: standing problems of a patient on LDN",
+             **_HOOK)
+async def patient_view(body: PatientViewRequest, request: Request, ev: Evaluator = Depends(evaluator),
+                       today: dt.date = Depends(evaluation_date)) -> Any:
+    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today)
+
+
+@router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
+             responses={**problems(400, 404, 413, 422, 503), **_UNAUTHORIZED},
+             summary="Feedback on cards (accepted / overridden): stored idempotently", **_AUTH)
+def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
+    if service_id not in SERVICES:
+        raise HTTPException(404, "no CDS Service with this id")
+    try:
+        stored, duplicates = feedback_store(request).save(service_id, body.feedback)
+    except Exception as exc:
+        log.error("feedback not stored", extra={"fields": {"service": service_id, "error": type(exc).__name__}})
+        return problem_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
+    log.info("cds feedback", extra={"fields": {"service": service_id, "received": len(body.feedback),
+                                               "stored": stored, "duplicates": duplicates}})
+    return FeedbackReceipt(received=len(body.feedback), stored=stored, duplicates=duplicates)
+
+
+@router.get("/v1/cds-hooks/feedback-summary", response_model=FeedbackSummary,
+            responses=problems(401, 403, 503), summary="Override analytics of CDS Hooks cards, per service and rule")
+def feedback_summary(request: Request, service_id: str | None = Query(None, max_length=64),
+                     principal: Principal = Depends(require("audit-read"))) -> Any:
+    try:
+        return feedback_store(request).summary(service_id)
+    except Exception as exc:
+        log.error("feedback summary failed", extra={"fields": {"error": type(exc).__name__}})
+        return problem_response(503, "Feedback store unavailable", "The feedback store could not be read.")

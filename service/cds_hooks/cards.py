@@ -1,0 +1,299 @@
+"""Decision -> CDS Hooks cards. A representation only: every card is an advisory of the core Decision (or its
+not-evaluated list); nothing here decides clinical questions again.
+
+* indicator = the advisory's severity; summary = its summary (< 140 characters by construction);
+* detail = markdown: the advisory's explanation, the recommended action, what was found in the record, and the
+  quoted source passages, each linked to this service's copy of the source;
+* source = label, the absolute URL of the rule's page in this service, topic = the rule;
+* suggestions where the action is clear (chosen by rule id, filled from the advisory's evidence and the rule's
+  parameters): remove a draft order (delete, by resourceId), hold LDN before surgery (update: on-hold with
+  statusReason "surg", or, when the hold starts later, the last dose day as the dosage's boundsPeriod.end,
+  with the hold-from date in a note), change the LDN dose (update of the draft's doseQuantity);
+* overrideReasons from the 3.0 ballot's non-adherence reason codes (display included);
+* alert fatigue: info-level advisories are cards only when the request asks for them
+  (extension "ldn-cds.include-info-cards": true); order and appointment hooks only show advice about what is
+  being ordered or booked; rules that could not run for lack of data (warning or critical ones) are listed on
+  one info card, never silently passed.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from ..decision import Advisory, Decision
+from ..knowledge.base import KnowledgeBase
+from . import codes, fhir
+from .fhir_mapping import Mapped, MedicationItem
+from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
+
+_NS = uuid.UUID("0f7c1d52-8a4e-4c39-9a51-6d2b7e0c3a14")
+TOPIC_SYSTEM = "urn:ldn-cds:rule"
+NON_ADHERENCE = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
+OVERRIDE_REASONS = (
+    OverrideReason(system=NON_ADHERENCE, code="action-completed", display="Recommended action was already completed"),
+    OverrideReason(system=NON_ADHERENCE, code="cds-not-applicable", display="PC CDS does not apply to patient"),
+    OverrideReason(system=NON_ADHERENCE, code="recipient-disagrees-evidence",
+                   display="Recipient disagrees with recommendation because of issues with the evidence"),
+    OverrideReason(system=NON_ADHERENCE, code="recipient-concerns-outcomes",
+                   display="Recipient has concerns regarding potential health outcomes"),
+)
+OPIOID, DUPLICATE, PERIOP = "ldn-opioid-coadministration", "ldn-duplicate-naltrexone", "ldn-perioperative-hold"
+ABOVE, ADDICTION, START, STEP = ("ldn-dose-above-range", "ldn-dose-addiction-range", "ldn-titration-start",
+                                 "ldn-titration-step")
+UCUM = "http://unitsofmeasure.org"
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(value: Any) -> str:
+    """Caller-supplied text inside our markdown: escaped, so a drug name cannot add links or formatting."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def _uuid(*parts: object) -> str:
+    return str(uuid.uuid5(_NS, "|".join(map(str, parts))))
+
+
+def _fmt_mg(value: float) -> str:
+    return f"{value:g}"
+
+
+# --- detail -------------------------------------------------------------------------------------------------------
+
+def _found(a: Advisory) -> list[str]:
+    e = a.evidence
+    lines = []
+    for key, label in (("current_opioids", "Opioid"), ("other_naltrexone", "Other naltrexone product")):
+        for med in e.get(key) or []:
+            lines.append(f"{label}: {md(med.get('name') or ', '.join(med.get('ingredients') or []))} "
+                         f"({md(med.get('status', 'status unknown'))})")
+    periop = e.get("periop_procedure")
+    if periop:
+        name = md(periop["name"]) if periop.get("name") else "Elective procedure"
+        lines.append(f"{name} on {periop['date']} ({periop['days_until']} days away); perioperative opioids "
+                     f"{periop['opioids_expected_text']}")
+    renal = e.get("renal")
+    if renal:
+        parts = [f"eGFR {renal['egfr']:g} mL/min/1.73m²"] if "egfr" in renal else []
+        parts += [f"CKD stage {renal['ckd_stage']}"] if renal.get("ckd_stage") else []
+        parts += ["on dialysis"] if renal.get("dialysis") else []
+        if parts:
+            lines.append("Kidney function: " + "; ".join(parts))
+    ldn = e.get("ldn")
+    if ldn and ldn.get("status") not in (None, "none"):
+        dose = f" {_fmt_mg(ldn['dose_mg'])} mg daily" if ldn.get("dose_mg") is not None else ""
+        timing = f", {md(ldn['timing'])}" if ldn.get("timing") else ""
+        origin = "being ordered" if ldn.get("source") == "ldn" else "in the medication list"
+        lines.append(f"LDN{dose}{timing} ({md(ldn['status'])}, {origin})")
+    return lines
+
+
+def detail(a: Advisory, base: str) -> str:
+    parts = [a.detail, f"**What to do:** {a.action}"]
+    found = _found(a)
+    if found:
+        parts.append("**In this patient's record:**\n" + "\n".join(f"- {line}" for line in found))
+    quotes = []
+    for c in a.citations:
+        stance = " *(this source disagrees)*" if c.stance == "conflicts" else ""
+        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({base}/v1/sources/{c.source_id}){stance}")
+    parts.append("**Sources**\n\n" + "\n\n".join(quotes))
+    return "\n\n".join(parts)
+
+
+# --- suggestions --------------------------------------------------------------------------------------------------
+
+def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str, Any] | None:
+    """A copy of the order as a valid R4 MedicationRequest for an update (the whole resource, with the sandbox's
+    quirks repaired), or None when it cannot be one (another resource type, no medication)."""
+    if resource.get("resourceType") != "MedicationRequest" or not fhir.text(resource.get("id")):
+        return None
+    r = copy.deepcopy(resource)
+    if not isinstance(r.get("medicationCodeableConcept"), dict) and not isinstance(r.get("medicationReference"),
+                                                                                   dict):
+        return None
+    if "category" in r:
+        r["category"] = fhir.objs(r["category"])
+        if not r["category"]:
+            del r["category"]
+    r.setdefault("status", "draft")
+    r.setdefault("intent", "order")
+    if not isinstance(r.get("subject"), dict):
+        r["subject"] = {"reference": f"Patient/{patient_id}"}
+    dosages = fhir.objs(r.get("dosageInstruction"))
+    for d in dosages:                               # STU3 doseQuantity -> R4 doseAndRate
+        if isinstance(d.get("doseQuantity"), dict):
+            d.setdefault("doseAndRate", []).append({"doseQuantity": d.pop("doseQuantity")})
+    if "dosageInstruction" in r:
+        r["dosageInstruction"] = dosages
+    return r
+
+
+def _hold(order: MedicationItem, hold_from: dt.date, latest: dt.date, procedure_day: str, today: dt.date,
+          patient_id: str) -> Suggestion | None:
+    r = r4_medication_request(order.resource, patient_id)
+    if r is None:
+        return None
+    note = (f"Hold LDN from {hold_from.isoformat()} (at the latest from {latest.isoformat()}) before the elective "
+            f"procedure on {procedure_day}; resume when perioperative opioids are no longer needed.")
+    r["note"] = fhir.objs(r.get("note")) + [{"text": note}]
+    if hold_from <= today:
+        r["status"] = "on-hold"
+        system, (code, display) = codes.STATUS_REASON_SYSTEM, codes.STATUS_REASON_SURGERY
+        r["statusReason"] = {"coding": [{"system": system, "code": code, "display": display}],
+                             "text": f"Elective procedure on {procedure_day}"}
+        label = f"Put the LDN order on hold now (procedure on {procedure_day})"
+        description = "Set the LDN order on hold (status on-hold, reason: scheduled for surgery)."
+    else:
+        last_dose = (hold_from - dt.timedelta(days=1)).isoformat()
+        dosages = r.get("dosageInstruction") or [{}]
+        for d in dosages:
+            timing = d.setdefault("timing", {})
+            repeat = timing.setdefault("repeat", {})
+            for other in ("boundsDuration", "boundsRange"):
+                repeat.pop(other, None)
+            period = fhir.obj(repeat.get("boundsPeriod"))
+            period["end"] = last_dose
+            repeat["boundsPeriod"] = period
+        r["dosageInstruction"] = dosages
+        label = f"Hold LDN from {hold_from.isoformat()}: last dose on {last_dose}"
+        description = f"End the LDN doses on {last_dose} (dosage bounds) and note the hold before the procedure."
+    return Suggestion(label=label, uuid="-", actions=[Action(type="update", description=description, resource=r)])
+
+
+def _delete(orders: list[MedicationItem], label: str, what: str) -> Suggestion | None:
+    actions = [Action(type="delete", description=f"Remove the draft {what} order: {o.medication.name or 'order'}",
+                      resourceId=f"{o.resource['resourceType']}/{o.resource['id']}")
+               for o in orders if fhir.text(o.resource.get("id"))]
+    return Suggestion(label=label, uuid="-", actions=actions) if actions else None
+
+
+def _dose_target(rule_id: str, decision: Decision, kb: KnowledgeBase) -> float | None:
+    ldn = decision.facts.fact.get("ldn") or {}
+    params = {rid: r.param_values for rid, r in kb.rules.items()}
+    start = params.get(START, {}).get("start_dose_mg")
+    new_start = ldn.get("status") == "proposed" and not ldn.get("has_previous_dose")
+    previous = ldn.get("previous_dose_mg")
+    if rule_id == START:
+        return start
+    if rule_id in (ABOVE, ADDICTION):
+        return start if new_start else previous
+    if rule_id == STEP and previous is not None and params.get(STEP, {}).get("max_step_mg") is not None:
+        return round(previous + params[STEP]["max_step_mg"], 4)
+    return None
+
+
+def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Suggestion | None:
+    r = r4_medication_request(order.resource, patient_id)
+    dosages = fhir.objs(r.get("dosageInstruction")) if r else []
+    quantities = [q for d in dosages for q in (fhir.obj(x.get("doseQuantity")) for x in fhir.objs(d.get("doseAndRate")))
+                  if q]
+    if r is None or len(dosages) != 1 or len(quantities) != 1 or order.medication.dose_mg is None:
+        return None
+    q = quantities[0]
+    value = fhir.number(q.get("value"))
+    unit = (fhir.text(q.get("code")) or fhir.text(q.get("unit")) or "").lower()
+    if value is None or value <= 0 or unit not in ("mg", "mcg", "ug", "g"):
+        return None
+    per_day = order.medication.dose_mg / ({"mg": 1.0, "g": 1000.0}.get(unit, 0.001) * value)   # administrations
+    q.clear()
+    q.update(value=round(target / per_day, 4), unit="mg", system=UCUM, code="mg")
+    return Suggestion(label=f"Change the LDN dose to {_fmt_mg(target)} mg daily", uuid="-",
+                      actions=[Action(type="update", description=f"Set the dose to {_fmt_mg(target)} mg daily.",
+                                      resource=r)])
+
+
+def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBase,
+                patient_id: str) -> list[Suggestion]:
+    scope, drafts = mapped.drafts.scope, mapped.drafts
+    ldn_draft = mapped.ldn_draft if "ldn" in scope else None
+    out: list[Suggestion | None] = []
+    if a.rule_id in (OPIOID, DUPLICATE) and ldn_draft is not None:
+        out.append(_delete([ldn_draft], "Remove the draft LDN order", "LDN"))
+    if a.rule_id == OPIOID and "opioid" in scope:
+        out.append(_delete(drafts.selected("is_opioid"), "Remove the draft opioid order", "opioid"))
+    if a.rule_id == DUPLICATE and "naltrexone" in scope:
+        out.append(_delete(drafts.selected("is_other_naltrexone"), "Remove the draft naltrexone order",
+                           "naltrexone"))
+    if a.rule_id == PERIOP and a.evidence.get("periop_procedure") and PERIOP in kb.rules:
+        order = ldn_draft or mapped.ldn_record
+        params = kb.rules[PERIOP].param_values
+        day = dt.date.fromisoformat(a.evidence["periop_procedure"]["date"])
+        if order is not None and params.get("hold_days_max") is not None and params.get("hold_days_min") is not None:
+            out.append(_hold(order, day - dt.timedelta(days=params["hold_days_max"]),
+                             day - dt.timedelta(days=params["hold_days_min"]), day.isoformat(), decision.as_of,
+                             patient_id))
+    if a.rule_id in (ABOVE, ADDICTION, START, STEP) and ldn_draft is not None:
+        target = _dose_target(a.rule_id, decision, kb)
+        if target is not None and target != ldn_draft.medication.dose_mg:
+            out.append(_change_dose(ldn_draft, target, patient_id))
+    found = [s for s in out if s is not None]
+    return [s.model_copy(update={"uuid": _uuid(a.id, "suggestion", i, s.label)}) for i, s in enumerate(found)]
+
+
+# --- cards --------------------------------------------------------------------------------------------------------
+
+def _relevant(a: Advisory, scope: frozenset[str]) -> bool:
+    """Order and booking hooks show only advice about what is being ordered or booked."""
+    if scope & {"ldn", "chart"}:
+        return True
+    return bool(("opioid" in scope and a.evidence.get("current_opioids"))
+                or ("naltrexone" in scope and a.evidence.get("other_naltrexone"))
+                or ("procedure" in scope and a.evidence.get("periop_procedure")))
+
+
+def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggestion]) -> Card:
+    return Card(uuid=_uuid(hook_instance, a.id), summary=a.summary, indicator=a.severity, detail=detail(a, base),
+                source=Source(label=f"LDN decision support: {a.title}", url=f"{base}/v1/rules/{a.rule_id}",
+                              topic=Coding(system=TOPIC_SYSTEM, code=a.rule_id, display=a.title)),
+                suggestions=sugg or None, selectionBehavior="at-most-one" if sugg else None,
+                overrideReasons=list(OVERRIDE_REASONS) if a.severity != "info" else None)
+
+
+def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, hook_instance: str, base: str,
+                       include_info: bool) -> Card | None:
+    scope = mapped.drafts.scope
+    in_use = bool((decision.facts.fact.get("ldn") or {}).get("in_use"))
+    if not ("ldn" in scope or (in_use and ("chart" in scope or include_info))):
+        return None
+    rules = [n for n in decision.not_evaluated if n.severity != "info" or include_info] \
+        if scope & {"ldn", "chart"} else []
+    if mapped.ldn_draft is not None and not mapped.ldn_in_record and mapped.context.medications is not None:
+        # A new start (no LDN in the record): there is no previous dose to miss.
+        rules = [n for n in rules if set(n.missing) - {"ldn.previous_dose_mg"}]
+    missing = list(dict.fromkeys(i for n in rules for i in n.missing))
+    lines = [f"- {n.reason[0].upper()}{n.reason[1:]}." for n in rules]
+    lines += [f"- {mapped.notes[i]}" for i in missing if i in mapped.notes]
+    labels = [kb.inputs[i]["short"] for i in missing if i in kb.inputs]
+    if "medication_statements" in mapped.notes:
+        lines.append(f"- {mapped.notes['medication_statements']}")
+        labels.append("patient-reported medications")
+    if not lines:
+        return None
+    summary = "Not fully checked, data missing: " + ", ".join(labels) + "."
+    if len(summary) > 139:
+        summary = summary[:138].rstrip() + "…"
+    text = ("Some checks could not run because the data they need was not available. They were not passed: "
+            "nothing is known about them.\n\n" + "\n".join(lines)
+            + "\n\nProvide the data (prefetch, or FHIR access through fhirAuthorization) to have them checked.")
+    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing), summary=summary, indicator="info",
+                detail=text, source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
+                                           topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
+                                                        display="Checks not run for lack of data")))
+
+
+def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instance: str, base: str,
+           patient_id: str, include_info: bool) -> list[tuple[Card, str, str]]:
+    """[(card, rule id or 'not-evaluated', rule version)], most severe first."""
+    out: list[tuple[Card, str, str]] = []
+    for a in decision.advisories:
+        if (a.severity == "info" and not include_info) or not _relevant(a, mapped.drafts.scope):
+            continue
+        card = advisory_card(a, hook_instance, base, suggestions(a, mapped, decision, kb, patient_id))
+        out.append((card, a.rule_id, a.rule_version))
+    gap = not_evaluated_card(decision, mapped, kb, hook_instance, base, include_info)
+    if gap is not None:
+        out.append((gap, "not-evaluated", decision.knowledge_version))
+    return out

@@ -1,0 +1,149 @@
+"""Total readers of FHIR JSON: every function accepts anything and answers None / [] rather than raising.
+
+Clients send R4, STU3 and DSTU2 shapes, sandbox quirks (an object where R4 has an array) and, in the worst case,
+garbage in fields we do not validate. The mapping reads through these helpers only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any, Iterable, Iterator
+
+_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def items(value: Any) -> list[Any]:
+    """A list, or a single object read as a one-element list (the sandbox sends `category` as an object)."""
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
+
+
+def objs(value: Any) -> list[dict[str, Any]]:
+    return [v for v in items(value) if isinstance(v, dict)]
+
+
+def text(value: Any, max_length: int | None = None) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = " ".join(value.split())
+    if not value:
+        return None
+    return value[:max_length] if max_length else value
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def resource_type(resource: Any) -> str | None:
+    return text(obj(resource).get("resourceType"))
+
+
+def resources(bundle: Any) -> list[dict[str, Any]]:
+    """The resources in a Bundle's entries (entries without a resource are skipped)."""
+    return [r for r in (obj(e).get("resource") for e in items(obj(bundle).get("entry"))) if isinstance(r, dict)]
+
+
+def next_link(bundle: Any) -> str | None:
+    return next((text(obj(link).get("url")) for link in items(obj(bundle).get("link"))
+                 if obj(link).get("relation") == "next" and text(obj(link).get("url"))), None)
+
+
+def is_outcome_with_error(resource: Any) -> bool:
+    """An OperationOutcome with an error or fatal issue (warnings and information are not failures)."""
+    r = obj(resource)
+    return r.get("resourceType") == "OperationOutcome" and any(
+        obj(i).get("severity") in ("error", "fatal") for i in items(r.get("issue")))
+
+
+def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]]:
+    """(system, code, display) of each coding of a CodeableConcept (an object read as a list, as everywhere)."""
+    return [(text(c.get("system")), text(c.get("code")), text(c.get("display")))
+            for c in objs(obj(concept).get("coding"))]
+
+
+def concept_texts(concept: Any) -> list[str]:
+    """The concept's text and its codings' displays."""
+    c = obj(concept)
+    out = [t for t in [text(c.get("text"))] if t]
+    out += [d for _, _, d in codings(c) if d]
+    return out
+
+
+def has_code(concepts: Iterable[Any], system: str, code: str) -> bool:
+    return any(s == system and k == code for c in concepts for s, k, _ in codings(c))
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """The calendar date of a FHIR date, dateTime or instant as written (its local date); None if partial."""
+    m = _DATE.match(value) if isinstance(value, str) else None
+    if not m:
+        return None
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def reference_key(reference: Any) -> tuple[str, str] | None:
+    """("Medication", "123") from "Medication/123", "https://ehr/fhir/Medication/123" or ".../_history/2"."""
+    ref = text(obj(reference).get("reference")) if isinstance(reference, dict) else text(reference)
+    if not ref or ref.startswith("#"):
+        return None
+    parts = ref.split("?")[0].rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and _TYPE.match(parts[-2]) and parts[-1]:
+        return parts[-2], parts[-1]
+    return None
+
+
+class ResourceIndex:
+    """Resources seen in the request (context Bundles, prefetch) or fetched, by type and id and by fullUrl."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], dict[str, Any]] = {}
+        self._by_url: dict[str, dict[str, Any]] = {}
+
+    def add(self, resource: dict[str, Any], full_url: str | None = None) -> None:
+        rtype, rid = resource_type(resource), text(resource.get("id"))
+        if rtype and rid:
+            self._by_key.setdefault((rtype, rid), resource)
+        if full_url:
+            self._by_url.setdefault(full_url, resource)
+
+    def add_bundle(self, bundle: Any) -> None:
+        for entry in objs(obj(bundle).get("entry")):
+            resource = entry.get("resource")
+            if isinstance(resource, dict):
+                self.add(resource, text(entry.get("fullUrl")))
+
+    def add_any(self, value: Any) -> None:
+        if resource_type(value) == "Bundle":
+            self.add_bundle(value)
+        elif isinstance(value, dict):
+            self.add(value)
+
+    def resolve(self, reference: Any, container: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        ref = text(obj(reference).get("reference")) if isinstance(reference, dict) else text(reference)
+        if not ref:
+            return None
+        if ref.startswith("#") and container is not None:
+            return next((c for c in objs(container.get("contained")) if text(c.get("id")) == ref[1:]), None)
+        if ref in self._by_url:
+            return self._by_url[ref]
+        key = reference_key(ref)
+        return self._by_key.get(key) if key else None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._by_key.values())

@@ -1,0 +1,508 @@
+"""FHIR to facts: a hook request and the resources gathered for it -> the core's PatientContext. Pure.
+
+Mapping choices (README, "CDS Hooks"):
+* Orders in `draftOrders` are what is being ordered. A draft LDN order becomes `ldn` (status proposed; on
+  re-sign, the order's own status); every other draft medication becomes a medication with status proposed.
+  MedicationOrder (DSTU2) is read like MedicationRequest.
+* Active MedicationRequests and MedicationStatements of the record become medications (an active LDN there is
+  how a patient "on LDN" is recognised, by the core). With a draft LDN order, an active LDN order's dose is the
+  previous dose (a renewal is not a new start).
+* Doses: doseAndRate.doseQuantity (R4) or doseQuantity (STU3/DSTU2) in mg, mcg or g, or in tablets/capsules
+  times the product strength; times the administrations per day from timing.repeat. Unreadable: no dose (the
+  dose rules are then reported as not evaluated, never passed).
+* eGFR: the latest Observation with an eGFR LOINC code; CKD stage and dialysis from active Conditions (ICD-10-CM,
+  SNOMED CT). No eGFR and no CKD condition is "kidney function not provided", not "normal".
+* Appointments, Procedures and ServiceRequests with a date are procedures when they are surgical (coded
+  387713003, or surgical words without "follow-up"/"pre-op"/...); elective unless marked emergency or urgent;
+  perioperative opioids unknown (null): the core treats that as "not ruled out".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext,
+                       Procedure, Renal)
+from ..knowledge.terminology import Recognition, Terminology
+from . import codes, fhir
+from . import services as keys
+
+MEDICATION_ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
+PROCEDURE_TYPES = ("Appointment", "ServiceRequest", "Procedure")
+MAX_MEDICATIONS = 500   # PatientContext limits
+MAX_PROCEDURES = 100
+_MASS_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001,
+            "microgram": 0.001, "micrograms": 0.001, "g": 1000.0, "gram": 1000.0, "grams": 1000.0}
+_UNITS = {"tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules",
+          "{capsule}", "{cap}", "1", "{dose}", "dose", "doses", "each", "ea"}
+_PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
+_SURGERY = [re.compile(p) for p in codes.SURGERY_PATTERNS]
+_NOT_SURGERY = [re.compile(p) for p in codes.NOT_SURGERY_PATTERNS]
+
+# FHIR status -> the context's medication status (None: the record is not a medication the patient has).
+_REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "draft": "proposed", "completed": "completed",
+                   "stopped": "stopped", "cancelled": "stopped", "entered-in-error": None}
+_STATEMENT_STATUS = {"active": "active", "intended": "proposed", "on-hold": "on-hold", "completed": "completed",
+                     "stopped": "stopped", "not-taken": None, "entered-in-error": None}
+_DRAFT_STATUS = {"draft": "proposed", "active": "active", "on-hold": "on-hold", "completed": "completed",
+                 "stopped": "stopped", "cancelled": "stopped", "entered-in-error": None}
+_LDN_STATUS = {"proposed": "proposed", "active": "active", "on-hold": "on-hold", "completed": "stopped",
+               "stopped": "stopped"}
+
+
+@dataclass(frozen=True)
+class MedicationItem:
+    resource: dict[str, Any]
+    medication: Medication
+    recognition: Recognition
+    draft: bool = False
+    selected: bool = False
+    timing: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        rid = fhir.text(self.resource.get("id"))
+        return (str(self.resource.get("resourceType")), rid) if rid else None
+
+    @property
+    def is_ldn(self) -> bool:
+        return self.recognition.kind == "naltrexone" and self.recognition.naltrexone_form == "ldn"
+
+    @property
+    def is_opioid(self) -> bool:
+        return self.recognition.kind == "opioid"
+
+    @property
+    def is_other_naltrexone(self) -> bool:
+        return self.recognition.kind == "naltrexone" and not self.is_ldn
+
+    @property
+    def current(self) -> bool:
+        return self.medication.status in ("active", "proposed")
+
+
+@dataclass(frozen=True)
+class ProcedureItem:
+    resource: dict[str, Any]
+    procedure: Procedure
+    draft: bool = False
+    selected: bool = False
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        rid = fhir.text(self.resource.get("id"))
+        return (str(self.resource.get("resourceType")), rid) if rid else None
+
+
+@dataclass(frozen=True)
+class Drafts:
+    """What the hook's context puts in front of the service: orders being placed, appointments being booked."""
+    medications: tuple[MedicationItem, ...] = ()
+    procedures: tuple[ProcedureItem, ...] = ()
+    scope: frozenset[str] = frozenset()   # ldn | opioid | naltrexone | procedure | chart
+
+    def selected(self, predicate: str) -> list[MedicationItem]:
+        return [m for m in self.medications if m.selected and getattr(m, predicate)]
+
+
+@dataclass(frozen=True)
+class Mapped:
+    context: PatientContext
+    drafts: Drafts
+    ldn_draft: MedicationItem | None           # the draft LDN order (order hooks)
+    ldn_record: MedicationItem | None          # the record's current LDN MedicationRequest
+    notes: dict[str, str] = field(default_factory=dict)   # input -> why it is missing (for the info card)
+    ldn_in_record: bool = False                # any current LDN order or statement in the record
+
+
+# --- medications --------------------------------------------------------------------------------------------------
+
+def medication_concept(resource: dict[str, Any], index: fhir.ResourceIndex) -> tuple[dict[str, Any], str | None]:
+    """(CodeableConcept naming the drug, display of an unresolved reference)."""
+    concept = resource.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return concept, None
+    reference = fhir.obj(resource.get("medicationReference"))
+    medication = index.resolve(reference, container=resource)
+    if medication is not None and isinstance(medication.get("code"), dict):
+        return medication["code"], None
+    return {}, fhir.text(reference.get("display"))
+
+
+def unresolved_medication_references(resources: Iterable[dict[str, Any]], index: fhir.ResourceIndex) -> list[str]:
+    out: list[str] = []
+    for r in resources:
+        if "medicationCodeableConcept" in r or fhir.resource_type(r) not in (*MEDICATION_ORDER_TYPES,
+                                                                              "MedicationStatement"):
+            continue
+        reference = fhir.obj(r.get("medicationReference"))
+        ref = fhir.text(reference.get("reference"))
+        key = fhir.reference_key(ref)
+        if ref and key and key[0] == "Medication" and index.resolve(ref, container=r) is None and ref not in out:
+            out.append(ref)
+    return out
+
+
+def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, list[Code]]:
+    name = fhir.text(concept.get("text"), 300) or next(
+        (fhir.text(d, 300) for _, _, d in fhir.codings(concept) if d), None) or fhir.text(fallback, 300)
+    found: list[Code] = []
+    for system, code, _ in fhir.codings(concept):
+        if system and code and len(system) <= 200 and len(code) <= 64 and len(found) < 20:
+            found.append(Code(system=system, code=code))
+    return name, found
+
+
+def _dose_quantities(dosage: dict[str, Any]) -> list[dict[str, Any]]:
+    quantities = [fhir.obj(d.get("doseQuantity")) for d in fhir.objs(dosage.get("doseAndRate"))]
+    quantities.append(fhir.obj(dosage.get("doseQuantity")))        # STU3 / DSTU2
+    return [q for q in quantities if q]
+
+
+def _per_administration_mg(dosage: dict[str, Any], strength_mg: float | None) -> float | None:
+    for q in _dose_quantities(dosage):
+        value = fhir.number(q.get("value"))
+        unit = (fhir.text(q.get("code")) or fhir.text(q.get("unit")) or "").lower()
+        if value is None or value <= 0:
+            continue
+        if unit in _MASS_MG:
+            return value * _MASS_MG[unit]
+        if unit in _UNITS and strength_mg:
+            return value * strength_mg
+    return None
+
+
+def _administrations_per_day(dosage: dict[str, Any]) -> float | None:
+    repeat = fhir.obj(fhir.obj(dosage.get("timing")).get("repeat"))
+    if not repeat or ("frequency" not in repeat and "period" not in repeat):
+        return 1.0                      # no schedule given: a daily medicine taken once a day
+    frequency = fhir.number(repeat.get("frequency")) or 1.0
+    period = fhir.number(repeat.get("period")) or 1.0
+    unit = fhir.text(repeat.get("periodUnit")) or fhir.text(repeat.get("periodUnits")) or "d"   # DSTU2: periodUnits
+    if unit not in _PER_DAY or period <= 0 or frequency <= 0:
+        return None
+    return frequency / period * _PER_DAY[unit]
+
+
+def daily_dose_mg(resource: dict[str, Any], strength_mg: float | None) -> float | None:
+    total = 0.0
+    dosages = fhir.objs(resource.get("dosageInstruction")) or fhir.objs(resource.get("dosage"))
+    for dosage in dosages:
+        if dosage.get("asNeededBoolean") is True:
+            continue
+        per_admin, per_day = _per_administration_mg(dosage, strength_mg), _administrations_per_day(dosage)
+        if per_admin is not None and per_day is not None:
+            total += per_admin * per_day
+    total = round(total, 4)
+    return total if MIN_DAILY_DOSE_MG <= total <= MAX_DAILY_DOSE_MG else None
+
+
+def administration_time(resource: dict[str, Any], terminology: Terminology) -> str | None:
+    """'bedtime' when any timing says so; else the first structured time of day (EventTiming); else unknown.
+    Free-text instructions only ever confirm bedtime: "take daily" is not a time of day."""
+    structured: list[str] = []
+    texts: list[str] = []
+    for dosage in fhir.objs(resource.get("dosageInstruction")) or fhir.objs(resource.get("dosage")):
+        timing = fhir.obj(dosage.get("timing"))
+        for when in fhir.items(fhir.obj(timing.get("repeat")).get("when")):
+            if isinstance(when, str) and when in codes.EVENT_TIMING:
+                structured.append(codes.EVENT_TIMING[when])
+        code = fhir.obj(timing.get("code"))
+        texts += fhir.concept_texts(code) + [c for _, c, _ in fhir.codings(code) if c]
+        texts += [t for t in [fhir.text(dosage.get("text"))] if t]
+    if any(terminology.is_bedtime(t) for t in structured + texts):
+        return "bedtime"
+    return structured[0] if structured else None
+
+
+def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology, *,
+                    draft: bool = False, selected: bool = False) -> MedicationItem | None:
+    rtype = fhir.resource_type(resource)
+    raw_status = fhir.text(resource.get("status")) or "unknown"
+    if draft:
+        status = _DRAFT_STATUS.get(raw_status, "proposed")
+    elif rtype == "MedicationStatement":
+        status = _STATEMENT_STATUS.get(raw_status, "active")
+    else:
+        status = _REQUEST_STATUS.get(raw_status, "active")   # unknown is not assumed to be safe
+    if status is None:
+        return None
+    concept, fallback = medication_concept(resource, index)
+    name, found = _name_and_codes(concept, fallback)
+    if name is None and not found:
+        return None
+    pairs = tuple((c.system, c.code) for c in found)
+    strength = terminology.recognise(name, pairs).strength_mg
+    dose = daily_dose_mg(resource, strength)
+    recognition = terminology.recognise(name, pairs, dose)
+    medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
+    return MedicationItem(resource, medication, recognition, draft, selected,
+                          administration_time(resource, terminology))
+
+
+# --- procedures ---------------------------------------------------------------------------------------------------
+
+def _surgery_texts(resource: dict[str, Any]) -> list[str]:
+    fields_ = {"Appointment": ("serviceCategory", "serviceType", "specialty", "appointmentType", "reasonCode",
+                               "reason"),
+               "ServiceRequest": ("category", "code"), "Procedure": ("category", "code")}
+    out = [t for name in fields_.get(str(resource.get("resourceType")), ()) for c in fhir.objs(resource.get(name))
+           for t in fhir.concept_texts(c)]
+    if resource.get("resourceType") == "Appointment":
+        out += [t for t in [fhir.text(resource.get("description"))] if t]
+    return out
+
+
+def _coded_surgical(resource: dict[str, Any]) -> bool:
+    concepts = [c for name in ("category", "serviceCategory", "serviceType", "code")
+                for c in fhir.objs(resource.get(name))]
+    return fhir.has_code(concepts, codes.SNOMED, codes.SURGICAL_PROCEDURE)
+
+
+def _worded_surgical(resource: dict[str, Any]) -> bool:
+    words = " ".join(_surgery_texts(resource)).lower()
+    return any(p.search(words) for p in _SURGERY) and not any(p.search(words) for p in _NOT_SURGERY)
+
+
+def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, depth: int = 0) -> bool:
+    if _coded_surgical(resource):
+        return True
+    if resource.get("resourceType") == "Appointment":
+        kinds = {c for t in fhir.objs(resource.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
+        if kinds & set(codes.V2_APPOINTMENT_NOT_SURGERY):
+            return False
+        if depth == 0 and any(is_surgical(r, index, 1) for r in _based_on(resource, index)):
+            return True
+    return _worded_surgical(resource)
+
+
+def _based_on(resource: dict[str, Any], index: fhir.ResourceIndex) -> list[dict[str, Any]]:
+    return [r for r in (index.resolve(ref) for ref in fhir.objs(resource.get("basedOn"))) if r is not None]
+
+
+def procedure_references(resources: Iterable[dict[str, Any]], index: fhir.ResourceIndex) -> list[str]:
+    """basedOn ServiceRequests of Appointments that are not in the request (fetched when FHIR access allows)."""
+    out: list[str] = []
+    for r in resources:
+        for ref in fhir.objs(r.get("basedOn")) if r.get("resourceType") == "Appointment" else ():
+            text = fhir.text(ref.get("reference"))
+            key = fhir.reference_key(text)
+            if text and key and key[0] == "ServiceRequest" and index.resolve(text) is None and text not in out:
+                out.append(text)
+    return out
+
+
+def _procedure_date(resource: dict[str, Any]) -> dt.date | None:
+    r = resource
+    candidates: list[Any] = {
+        "Appointment": [r.get("start")] + [fhir.obj(p).get("start") for p in fhir.items(r.get("requestedPeriod"))],
+        "ServiceRequest": [r.get("occurrenceDateTime"), fhir.obj(r.get("occurrencePeriod")).get("start")]
+                          + fhir.items(fhir.obj(r.get("occurrenceTiming")).get("event")),
+        "Procedure": [r.get("performedDateTime"), fhir.obj(r.get("performedPeriod")).get("start")],
+    }.get(str(r.get("resourceType")), [])
+    return next((d for d in map(fhir.parse_date, candidates) if d is not None), None)
+
+
+_CLOSED = {"Appointment": {"cancelled", "noshow", "entered-in-error", "fulfilled", "arrived", "checked-in"},
+           "ServiceRequest": {"revoked", "completed", "entered-in-error"},
+           "Procedure": {"completed", "not-done", "stopped", "entered-in-error"}}
+
+
+def _elective(resource: dict[str, Any], index: fhir.ResourceIndex) -> bool:
+    for r in [resource, *(_based_on(resource, index) if resource.get("resourceType") == "Appointment" else [])]:
+        if fhir.text(r.get("priority")) in codes.URGENT_PRIORITIES:
+            return False
+        kinds = {c for t in fhir.objs(r.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
+        if codes.V2_APPOINTMENT_EMERGENCY in kinds:
+            return False
+    return True
+
+
+def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, *, draft: bool = False,
+                   selected: bool = False) -> ProcedureItem | None:
+    """A surgical Appointment / ServiceRequest / Procedure with a date, else None."""
+    rtype = fhir.resource_type(resource)
+    if rtype not in PROCEDURE_TYPES or fhir.text(resource.get("status")) in _CLOSED[rtype]:
+        return None
+    day = _procedure_date(resource)
+    if day is None or not is_surgical(resource, index):
+        return None
+    based_on = _based_on(resource, index) if rtype == "Appointment" else []
+    names = _surgery_texts(resource) + [t for r in based_on for t in _surgery_texts(r)]
+    name = next((fhir.text(n, 300) for n in names if fhir.text(n, 300)), None)
+    return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index),
+                                             opioids_expected=None), draft, selected)
+
+
+# --- the hook's own resources -------------------------------------------------------------------------------------
+
+def read_drafts(hook: str, context: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology,
+                today: dt.date) -> Drafts:
+    """The orders being placed or the appointments being booked, and what they make this call about."""
+    if hook == "patient-view":
+        return Drafts(scope=frozenset({"chart"}))
+    if hook == "appointment-book":
+        booked = [p for p in (read_procedure(r, index, draft=True, selected=True)
+                              for r in fhir.resources(context.get("appointments"))) if p is not None]
+        upcoming = any(p.procedure.date >= today for p in booked)
+        return Drafts(procedures=tuple(booked), scope=frozenset({"procedure"} if upcoming else ()))
+    selections = {s for s in fhir.items(context.get("selections")) if isinstance(s, str)}
+    meds: list[MedicationItem] = []
+    procs: list[ProcedureItem] = []
+    for r in fhir.resources(context.get("draftOrders")):
+        ref = f"{r.get('resourceType')}/{r.get('id')}"
+        selected = not selections or ref in selections
+        if fhir.resource_type(r) in MEDICATION_ORDER_TYPES:
+            item = read_medication(r, index, terminology, draft=True, selected=selected)
+            if item is not None:
+                meds.append(item)
+        elif fhir.resource_type(r) in PROCEDURE_TYPES:
+            proc = read_procedure(r, index, draft=True, selected=selected)
+            if proc is not None:
+                procs.append(proc)
+    scope = set()
+    chosen = [m for m in meds if m.selected and m.medication.status != "stopped"]
+    if any(m.is_ldn for m in chosen):
+        scope.add("ldn")
+    if any(m.is_opioid for m in chosen):
+        scope.add("opioid")
+    if any(m.is_other_naltrexone for m in chosen):
+        scope.add("naltrexone")
+    if any(p.selected and p.procedure.date >= today for p in procs):
+        scope.add("procedure")
+    return Drafts(tuple(meds), tuple(procs), frozenset(scope))
+
+
+def data_needs(scope: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(required, optional) prefetch keys for this scope. The medication list is required everywhere: without it
+    the service cannot tell whether the patient is on LDN or an opioid (412)."""
+    required = frozenset({keys.MEDICATION_REQUESTS})
+    if scope & {"ldn", "chart"}:
+        return required, frozenset({keys.MEDICATION_STATEMENTS, keys.EGFR, keys.CONDITIONS, keys.APPOINTMENTS,
+                                    keys.PROCEDURES, keys.SERVICE_REQUESTS})
+    return required, frozenset({keys.MEDICATION_STATEMENTS})
+
+
+# --- the record ---------------------------------------------------------------------------------------------------
+
+def _latest_egfr(observations: list[dict[str, Any]]) -> float | None:
+    found: list[tuple[str, float]] = []
+    for o in observations:
+        if fhir.resource_type(o) != "Observation" or o.get("status") in ("cancelled", "entered-in-error"):
+            continue
+        if not any(s == codes.LOINC and c in codes.EGFR_LOINC for s, c, _ in fhir.codings(o.get("code"))):
+            continue
+        quantity = fhir.obj(o.get("valueQuantity"))
+        value = fhir.number(quantity.get("value"))
+        unit = (fhir.text(quantity.get("code")) or fhir.text(quantity.get("unit")) or "ml/min").lower()
+        if value is None or not 0 <= value <= 250 or "ml/min" not in unit:
+            continue
+        when = (fhir.text(o.get("effectiveDateTime")) or fhir.text(fhir.obj(o.get("effectivePeriod")).get("start"))
+                or fhir.text(o.get("issued")) or "")
+        found.append((when, round(value, 4)))
+    return max(found, key=lambda f: f[0])[1] if found else None
+
+
+def _renal_conditions(conditions: list[dict[str, Any]]) -> tuple[str | None, bool]:
+    stages: list[str] = []
+    dialysis = False
+    for c in conditions:
+        if fhir.resource_type(c) != "Condition":
+            continue
+        clinical = {k for _, k, _ in fhir.codings(c.get("clinicalStatus"))} | {fhir.text(c.get("clinicalStatus"))}
+        verification = {k for _, k, _ in fhir.codings(c.get("verificationStatus"))}
+        if clinical & {"inactive", "resolved", "remission"} or verification & {"refuted", "entered-in-error"}:
+            continue
+        for system, code, _ in fhir.codings(c.get("code")):
+            if not code:
+                continue
+            if system in codes.ICD10_SYSTEMS:
+                normalised = code.upper().replace(".", "")
+                hit = next((v for k, v in codes.ICD10_RENAL.items() if k.replace(".", "") == normalised), None)
+            else:
+                hit = codes.SNOMED_RENAL.get(code) if system == codes.SNOMED else None
+            if hit:
+                if hit[0]:
+                    stages.append(hit[0])
+                dialysis = dialysis or hit[1]
+    stage = max(stages, key=codes.CKD_STAGE_ORDER.index) if stages else None
+    return stage, dialysis
+
+
+def _renal(record: dict[str, list[dict[str, Any]] | None]) -> Renal | None:
+    egfr = _latest_egfr(record.get(keys.EGFR) or [])
+    stage, dialysis = _renal_conditions(record.get(keys.CONDITIONS) or [])
+    if egfr is None and stage is None and not dialysis:
+        return None
+    return Renal(egfr=egfr, ckd_stage=stage, dialysis=True if dialysis else None)
+
+
+def _notes(record: dict[str, list[dict[str, Any]] | None], renal: Renal | None,
+           procedures_known: bool) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    if record.get(keys.MEDICATION_STATEMENTS) is None:
+        notes["medication_statements"] = ("Patient-reported medications (MedicationStatement) were not available: "
+                                          "an opioid or naltrexone product recorded only there was not checked.")
+    if renal is None:
+        notes["renal"] = ("No eGFR result (LOINC " + ", ".join(codes.EGFR_LOINC) + ") and no chronic kidney "
+                          "disease or dialysis condition was found in the record."
+                          if record.get(keys.EGFR) is not None else
+                          "eGFR results and kidney conditions could not be retrieved from the record.")
+    if not procedures_known:
+        notes["procedures"] = "Upcoming appointments could not be retrieved from the record."
+    return notes
+
+
+def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
+                  terminology: Terminology) -> Mapped:
+    """record: prefetch key -> resources, or None when the data could not be had (unknown, not empty)."""
+    draft_keys = {m.key for m in drafts.medications if m.key} | {p.key for p in drafts.procedures if p.key}
+    held = [m for m in drafts.medications if m.is_ldn and m.medication.status in _LDN_STATUS]
+    ldn_draft = next((m for m in held if m.selected), held[0] if held else None)
+
+    record_meds: list[MedicationItem] = []
+    for key, types in ((keys.MEDICATION_REQUESTS, MEDICATION_ORDER_TYPES),
+                       (keys.MEDICATION_STATEMENTS, ("MedicationStatement",))):
+        for r in record.get(key) or []:
+            if fhir.resource_type(r) in types:
+                item = read_medication(r, index, terminology)
+                if item is not None and item.key not in draft_keys:
+                    record_meds.append(item)
+    ldn_record = next((m for m in record_meds if m.is_ldn and m.current
+                       and fhir.resource_type(m.resource) == "MedicationRequest"), None)
+    ldn_any_record = ldn_record or next((m for m in record_meds if m.is_ldn and m.current), None)
+
+    medications: list[Medication] | None = None
+    if record.get(keys.MEDICATION_REQUESTS) is not None:
+        items_ = [m for m in drafts.medications if m is not ldn_draft] + record_meds
+        # Past medicines do not matter to any rule; the relevant ones go first should the list be capped.
+        items_ = [m for m in items_ if m.medication.status not in ("completed", "stopped")]
+        items_.sort(key=lambda m: m.recognition.kind == "unrecognized")
+        medications = [m.medication for m in items_[:MAX_MEDICATIONS]]
+
+    ldn: LdnOrder | None = None
+    if ldn_draft is not None:
+        previous = ldn_any_record.medication.dose_mg if ldn_any_record else None
+        changed = fhir.parse_date(ldn_any_record.resource.get("authoredOn")) if ldn_any_record else None
+        ldn = LdnOrder(status=_LDN_STATUS[ldn_draft.medication.status], dose_mg=ldn_draft.medication.dose_mg,
+                       timing=ldn_draft.timing, previous_dose_mg=previous,
+                       last_dose_change=changed if previous is not None else None)
+
+    procedures_known = record.get(keys.APPOINTMENTS) is not None or bool(drafts.procedures)
+    procedures: list[Procedure] | None = None
+    if procedures_known:
+        found = list(drafts.procedures)
+        for key in (keys.APPOINTMENTS, keys.PROCEDURES, keys.SERVICE_REQUESTS):
+            for r in record.get(key) or []:
+                item = read_procedure(r, index)
+                if item is not None and item.key not in draft_keys and item.key not in {p.key for p in found}:
+                    found.append(item)
+        found.sort(key=lambda p: p.procedure.date)
+        procedures = [p.procedure for p in found[:MAX_PROCEDURES]]
+
+    renal = _renal(record)
+    context = PatientContext(ldn=ldn, medications=medications, procedures=procedures, renal=renal)
+    return Mapped(context, drafts, ldn_draft, ldn_record, _notes(record, renal, procedures_known),
+                  ldn_any_record is not None)
