@@ -27,9 +27,12 @@ RUN pip install --no-cache-dir --no-index --find-links /wheels ldn-cds==1.0.0 &&
 COPY --chown=root:root rules ./rules
 COPY --chown=root:root schemas ./schemas
 COPY --chown=root:root openapi.yaml ./openapi.yaml
+# The embedded SQLite audit store needs a writable folder; production sets DATABASE_URL to PostgreSQL.
+RUN mkdir -p /app/var && chown 10001:10001 /app/var
 ENV RULES_DIR=/app/rules \
     SCHEMAS_DIR=/app/schemas \
-    CONTRACT_PATH=/app/openapi.yaml
+    CONTRACT_PATH=/app/openapi.yaml \
+    DATABASE_URL=sqlite:////app/var/audit.db
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \

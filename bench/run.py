@@ -233,11 +233,11 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 r.append((f"2. {e['label']}", e.get("status", "not measured"), "", "n/a"))
                 continue
             end, flo = e["endpoint"], e["floor"]
-            invalid = end["errors"] or flo["errors"]
+            invalid = end["errors"] or flo["errors"] or not e["ratio"]
             r.append((f"2. {e['label']}: throughput vs floor (c={conc})",
-                      f"{end['rps']:.0f} vs {flo['rps']:.0f} req/s = {100 * e['ratio']:.0f}%"
-                      f" (server CPU {end['server_cpu_share']:.2f} / {flo['server_cpu_share']:.2f})"
-                      + (" INVALID: errors" if invalid else ""),
+                      f"{end['rps']:.0f} vs {flo['rps']:.0f} req/s = {100 * (e['ratio'] or 0):.0f}%"
+                      f" (server CPU {end['server_cpu_share'] or 0:.2f} / {flo['server_cpu_share'] or 0:.2f})"
+                      + (f" INVALID: errors {end['errors'] or flo['errors']}" if invalid else ""),
                       f">= {100 * TARGETS['http_ratio_min']:.0f}% of floor",
                       _met(None if invalid else e["ratio"] >= TARGETS["http_ratio_min"])))
             target, ok = "-", None
@@ -265,8 +265,10 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if scale and "speedup" in scale:
         r.append(("4. scale: POST /v1/evaluations 1 vs 2 workers",
                   f"{scale['1_worker']['rps']:.0f} vs {scale['2_workers']['rps']:.0f} req/s = "
-                  f"{scale['speedup']:g}x (server CPU {scale['1_worker']['server_cpu_share']:.2f} / "
-                  f"{scale['2_workers']['server_cpu_share']:.2f})", "-", "n/a"))
+                  f"{scale['speedup'] or 0:g}x (server CPU {scale['1_worker']['server_cpu_share'] or 0:.2f} / "
+                  f"{scale['2_workers']['server_cpu_share'] or 0:.2f})"
+                  + (" INVALID: errors" if scale["1_worker"]["errors"] or scale["2_workers"]["errors"] else ""),
+                  "-", "n/a"))
     elif scale:
         r.append(("4. scale", scale.get("status", "not measured"), "", "n/a"))
     return r

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import yaml
 from fastapi import FastAPI
@@ -13,7 +14,8 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from . import problems
-from .api import catalogue, evaluations, health, order_checks
+from .api import audit_read, catalogue, evaluations, health, order_checks
+from .audit.runtime import Auditor
 from .auth import Authenticator
 from .body_limit import BodyLimitMiddleware
 from .cds_hooks import api as cds_hooks
@@ -56,13 +58,22 @@ def load_contract(path: Path = CONTRACT) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def create_app(settings: Settings | None = None, evaluator: Evaluator | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, evaluator: Evaluator | None = None,
+               auditor: Auditor | None = None) -> FastAPI:
     settings = settings or Settings()
     if evaluator is None:
         # A malformed rule file raises KnowledgeError here, naming file, rule and field: start-up stops.
         evaluator = Evaluator(load_knowledge(settings.rules_dir, settings.schemas_dir))
-    app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION)
+    auditor = auditor or Auditor(settings)   # one per worker process: its own queue and writer thread
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        auditor.close()                       # graceful shutdown: flush every queued audit record
+
+    app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.evaluator = evaluator
+    app.state.auditor = auditor
     app.state.settings = settings
     app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file)
     problems.install(app)
@@ -73,7 +84,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
         return problems.problem_response(503, "Evaluation failed",
                                          "The rules engine could not evaluate this request; no advice was given.")
 
-    for module in (evaluations, order_checks, catalogue, health, cds_hooks):
+    for module in (evaluations, order_checks, audit_read, catalogue, health, cds_hooks):
         app.include_router(module.router)
     cds_hooks.install(app, settings)   # JWTs on /cds-services; a broken issuers file stops start-up
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

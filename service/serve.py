@@ -8,36 +8,70 @@ an all-clear). `make run` and the Dockerfile both start the service this way.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from .knowledge.base import load_knowledge
 from .knowledge.errors import KnowledgeError
+from .audit import migrate
 from .settings import Settings
+from .telemetry import configure_logging
 
 log = logging.getLogger("ldn.serve")
 
 
+def refusals(settings: Settings) -> list[str]:
+    """Why production must not start with these settings (empty: it may)."""
+    if settings.ldn_env != "production":
+        return []
+    problems = []
+    if not (settings.api_keys_file or settings.auth_issuers_file):
+        problems.append("no authentication for /v1/* (set API_KEYS_FILE or AUTH_ISSUERS_FILE)")
+    if settings.cds_issuers_file is None:
+        problems.append("no trusted issuers for CDS Hooks (set CDS_ISSUERS_FILE)")
+    if not settings.forwarded_allow_ips:
+        problems.append("no TLS-terminating proxy configured (set FORWARDED_ALLOW_IPS)")
+    if settings.audit_hmac_secret is None or len(settings.audit_hmac_secret.get_secret_value()) < 32:
+        problems.append("no audit HMAC secret of at least 32 characters (set AUDIT_HMAC_SECRET)")
+    return problems
+
+
 def main() -> int:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level)
     try:
         kb = load_knowledge(settings.rules_dir, settings.schemas_dir)   # fail fast, before any worker starts
     except KnowledgeError as exc:
         log.error("start-up stopped: %s", exc)
         return 2
+    refused = refusals(settings)
+    if refused:
+        log.error("start-up stopped: LDN_ENV=production but %s", "; ".join(refused))
+        return 2
     log.info("knowledge %s: %d active rules", kb.version, len(kb.active_rules))
-    cds_open = settings.cds_issuers_file is None
-    if settings.host in ("127.0.0.1", "localhost", "::1"):
-        log.warning("embedded default: listening on %s:%d without authentication (loopback only)%s",
+    open_v1 = not (settings.api_keys_file or settings.auth_issuers_file)
+    open_cds = settings.cds_issuers_file is None
+    if open_v1 or open_cds:
+        log.warning("embedded default: no authentication on %s; listening on %s:%d%s",
+                    " and ".join(n for n, o in (("/v1/*", open_v1), ("/cds-services", open_cds)) if o),
                     settings.host, settings.port,
-                    ", CDS Hooks included (/cds-services: no CDS_ISSUERS_FILE)" if cds_open else "")
-    elif cds_open:
-        log.warning("CDS Hooks (/cds-services) is open: no trusted JWT issuers configured (CDS_ISSUERS_FILE)")
+                    " (loopback only)" if settings.host in ("127.0.0.1", "localhost", "::1") else "")
+    try:
+        migrate.upgrade(settings.database_url)    # before the workers, so they never race on a fresh store
+    except Exception as exc:
+        log.error("audit store unavailable at start-up (answers will flow, records are counted as dropped): %s",
+                  type(exc).__name__)
+    # Each worker keeps its own counters; this folder lets /metrics add them up across workers.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ldn-metrics-"))
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips} \
+        if settings.forwarded_allow_ips else {"proxy_headers": False}
     config = uvicorn.Config("service.main:app", host=settings.host, port=settings.port, workers=settings.workers,
-                            log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10)
+                            log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10,
+                            log_config=None, **proxy)
     sock = config.bind_socket()
     Multiprocess(config, sockets=[sock]).run()
     return 0

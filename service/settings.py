@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     audit_batch_size: int = Field(200, ge=1, description="Audit records written per batch.")
     audit_flush_interval_s: float = Field(0.5, gt=0, description="Longest wait before a partial batch is written.")
     audit_queue_max: int = Field(10000, ge=100, description="Audit records buffered in memory before drops.")
+    audit_shutdown_timeout_s: float = Field(10.0, gt=0, description="Longest wait to flush audit records at "
+                                                                   "shutdown.")
     api_keys_file: Path | None = Field(None, description="YAML/JSON file of API keys (id, sha256, scopes) for /v1/*.")
     auth_issuers_file: Path | None = Field(None, description="YAML/JSON file of JWT issuers (audience, jwks_file) "
                                                              "for /v1/*.")
@@ -50,9 +52,8 @@ class Settings(BaseSettings):
                                                                     "fhirServer (prefetch fallback).")
     cds_fhir_servers: str = Field("", description="Comma-separated FHIR base URLs the service may fetch from with "
                                                   "a client's token. Empty: any https server (http: loopback only).")
-    cds_feedback_database_url: str = Field(f"sqlite:///{PROJECT_ROOT / 'var' / 'cds-feedback.db'}",
-                                           description="Store of CDS Hooks feedback and issued cards (SQLite file "
-                                                       "by default; SQLAlchemy URL).")
+    cds_feedback_database_url: str | None = Field(None, description="Store of CDS Hooks feedback and issued "
+                                                                  "cards (SQLAlchemy URL). Default: DATABASE_URL.")
     public_base_url: str | None = Field(None, description="External base URL (https://cds.example.org) when behind a "
                                                           "proxy: the CDS Hooks JWT aud check and card links use it.")
     cors_origins: str = Field("", description="Comma-separated browser origins allowed by CORS (e.g. "

@@ -3,6 +3,8 @@ memory inside durable-rules, so tests that need another ruleset build it deliber
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,10 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.decision import Evaluator
 from service.knowledge.base import KnowledgeBase, load_knowledge
+
+# Every app the tests build writes its audit trail to one throwaway SQLite file, never to the developer's var/.
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='ldn-test-audit-')}/audit.db")
+os.environ.setdefault("AUDIT_FLUSH_INTERVAL_S", "0.05")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -53,4 +53,5 @@ def test_sources(client, kb):
 def test_health_and_readiness(client, kb):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready == {"status": "ready", "knowledge_version": kb.version, "active_rules": len(kb.active_rules)}
+    assert ready == {"status": "ready", "audit": "ok", "knowledge_version": kb.version,
+                     "active_rules": len(kb.active_rules)}

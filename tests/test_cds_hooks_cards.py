@@ -32,8 +32,8 @@ def _order_sign(client, drafts, *, ahead_days: int | None = 1, meds=(), extra_re
 
 def test_end_to_end_ldn_order_with_oxycodone_and_knee_replacement(client, kb):
     """Done means: a draft naltrexone 4.5 mg order, an active oxycodone MedicationRequest and a knee replacement
-    booked within the next 2 days (tomorrow) -> a critical card for each, with sources and suggestions."""
-    response = _order_sign(client, [ldn_draft()], ahead_days=1, meds=[oxycodone()])
+    appointment in 2 days -> a critical card for each, with sources and suggestions."""
+    response = _order_sign(client, [ldn_draft()], ahead_days=2, meds=[oxycodone()])
     assert response.status_code == 200
     cards = cards_by_rule(response)
     assert set(cards) == {OPIOID, PERIOP}                        # info-level advice not asked for: no cards
@@ -55,14 +55,14 @@ def test_end_to_end_ldn_order_with_oxycodone_and_knee_replacement(client, kb):
     held = action["resource"]
     assert action["type"] == "update" and held["id"] == "ldn-draft-1" and held["status"] == "on-hold"
     assert held["statusReason"]["coding"][0]["code"] == "surg"
-    assert "Hold LDN from 2026-02-27 (at the latest from 2026-02-28)" in held["note"][0]["text"]
-    assert "2026-03-02" in cards[PERIOP]["summary"] and "Total knee replacement" in cards[PERIOP]["detail"]
+    assert "Hold LDN from 2026-02-28 (at the latest from 2026-03-01)" in held["note"][0]["text"]
+    assert "2026-03-03" in cards[PERIOP]["summary"] and "Total knee replacement" in cards[PERIOP]["detail"]
 
 
-def test_procedure_in_exactly_two_days_is_a_warning_by_the_rule(client):
-    # The rule escalates to critical when *fewer than* 2 days remain (its own boundary test case); at 2 days the
-    # hold card is a warning, and the hold has already begun (hold-from 2026-02-28): the order goes on hold now.
-    cards = cards_by_rule(_order_sign(client, [ldn_draft()], ahead_days=2, meds=[oxycodone()]))
+def test_procedure_in_three_days_is_a_warning_and_the_hold_starts_today(client):
+    # Critical from the last day the hold can start (procedure minus 2 days); at 3 days the recommended hold
+    # starts today (hold-from 2026-03-01): a warning, and the order goes on hold now.
+    cards = cards_by_rule(_order_sign(client, [ldn_draft()], ahead_days=3, meds=[oxycodone()]))
     assert cards[OPIOID]["indicator"] == "critical" and cards[PERIOP]["indicator"] == "warning"
     assert cards[PERIOP]["suggestions"][0]["actions"][0]["resource"]["status"] == "on-hold"
 

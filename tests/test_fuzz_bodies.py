@@ -64,18 +64,25 @@ def mutated(draw, op):
 def _check(response) -> None:
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
-        if response.status_code == 401 and response.request.url.path.startswith("/cds-services"):
+        cds = response.request.url.path.startswith("/cds-services")
+        if cds and response.status_code == 401:
             assert response.content == b""
+        elif cds and response.status_code == 412:          # the spec's answer: data could not be had
+            assert response.json()["resourceType"] == "OperationOutcome"
         else:
             assert response.headers["content-type"].startswith("application/problem+json"), response.text
 
 
 @pytest.mark.parametrize("path,op", OPERATIONS, ids=[p for p, _ in OPERATIONS])
 def test_generated_and_mutated_bodies(client, path, op):
-    @settings(max_examples=300, deadline=None, derandomize=True,
+    @settings(max_examples=250, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(body=st.one_of(mutated(op), JUNK))
     def run(body):
+        try:
+            json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError):
+            body = repr(body).encode()          # not JSON at all: send its text, still a bad body
         if isinstance(body, bytes):
             _check(client.post(path, content=body, headers={"content-type": "application/json"}))
         else:

@@ -76,3 +76,27 @@ def test_a_crashed_worker_is_replaced():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_production_refuses_to_start_open(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "LDN_ENV": "production", "PORT": "0",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/audit.db"}
+    proc = subprocess.run([sys.executable, "-m", "service.serve"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    for needed in ("API_KEYS_FILE", "CDS_ISSUERS_FILE", "FORWARDED_ALLOW_IPS", "AUDIT_HMAC_SECRET"):
+        assert needed in proc.stderr
+
+
+def test_refusals_are_empty_when_production_is_configured(tmp_path):
+    from service.serve import refusals
+    from service.settings import Settings
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: []\n")
+    issuers = tmp_path / "issuers.yaml"
+    issuers.write_text("issuers: {}\n")
+    ok = Settings(ldn_env="production", api_keys_file=keys, cds_issuers_file=issuers,
+                  forwarded_allow_ips="10.0.0.5", audit_hmac_secret="x" * 32)
+    assert refusals(ok) == []
+    assert refusals(Settings(ldn_env="development")) == []
+    assert len(refusals(Settings(ldn_env="production"))) == 4

@@ -1,15 +1,16 @@
 """POST /v1/evaluations: a patient context in, cited advisories out."""
 from __future__ import annotations
 
+import time
 import uuid
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from ..auth import Principal, require
 from ..context import PatientContext
 from ..decision import Evaluator
 from ..metrics import count_decision
-from .common import evaluator, problems
+from .common import evaluator, problems, record_decision
 from .models import EvaluationResponse
 
 router = APIRouter(prefix="/v1", tags=["evaluations"])
@@ -17,9 +18,14 @@ router = APIRouter(prefix="/v1", tags=["evaluations"])
 
 @router.post("/evaluations", response_model=EvaluationResponse, responses=problems(400, 401, 403, 413, 422, 503),
              summary="Evaluate a patient context against every active LDN rule")
-def create_evaluation(body: PatientContext, ev: Evaluator = Depends(evaluator),
+def create_evaluation(body: PatientContext, request: Request, ev: Evaluator = Depends(evaluator),
                       principal: Principal = Depends(require("evaluate"))) -> EvaluationResponse:
     # A plain def: FastAPI runs it in its thread pool; the engine serialises evaluations with its own lock.
+    started = time.perf_counter()
     decision = ev.evaluate(body)
     count_decision(decision)
-    return EvaluationResponse.of(str(uuid.uuid4()), decision)
+    evaluation_id = str(uuid.uuid4())
+    record_decision(request, decision, id=evaluation_id, channel="evaluation", started=started,
+                    patient_id=body.patient.id if body.patient else None,
+                    outcome=decision.highest_severity or "no-advisory")
+    return EvaluationResponse.of(evaluation_id, decision)

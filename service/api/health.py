@@ -23,7 +23,12 @@ def readyz(request: Request):
     ev = getattr(request.app.state, "evaluator", None)
     if ev is None:
         return problem_response(503, "Not ready", "The knowledge base is not loaded.")
-    return Readiness(status="ready", knowledge_version=ev.kb.version, active_rules=len(ev.kb.active_rules))
+    ev.engine.evaluate({})   # the engine answers (an EngineError becomes a 503 problem)
+    auditor = getattr(request.app.state, "auditor", None)
+    audit_ok = auditor is None or auditor.healthy
+    # Degraded still answers 200: advice keeps flowing while the audit store is down (the loss is counted).
+    return Readiness(status="ready" if audit_ok else "degraded", audit="ok" if audit_ok else "unavailable",
+                     knowledge_version=ev.kb.version, active_rules=len(ev.kb.active_rules))
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse,

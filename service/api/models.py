@@ -174,6 +174,7 @@ class Health(Out):
 
 
 class Readiness(Out):
-    status: Literal["ready"]
+    status: Literal["ready", "degraded"]
+    audit: Literal["ok", "unavailable"]
     knowledge_version: str
     active_rules: int

@@ -6,6 +6,7 @@ becomes the patient context and service/order_check_render.py for applicability 
 """
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Literal
 
@@ -19,7 +20,7 @@ from ..order_check_render import render
 from ..metrics import count_decision
 from ..order_checks import OrderCheckRequest, plan
 from ..order_coding import load_vocabulary
-from .common import evaluator, problems
+from .common import evaluator, problems, record_decision
 from .order_check_models import OrderCheckResponse
 
 router = APIRouter(prefix="/v1", tags=["order checks"])
@@ -45,11 +46,14 @@ def create_order_check(body: OrderCheckRequest, request: Request,
                        ev: Evaluator = Depends(evaluator),
                        principal: Principal = Depends(require("order-check"))):
     # A plain def: FastAPI runs it in its thread pool; the engine serialises evaluations with its own lock.
+    started = time.perf_counter()
     order_plan = plan(body, ev.kb.terminology)
     decision = ev.evaluate(order_plan.context)
     count_decision(decision)
     vocabulary = load_vocabulary(request.app.state.settings.schemas_dir / "rule.schema.json")
     answer = render(str(uuid.uuid4()), order_plan, decision, ev.kb.rules, body.order, vocabulary)
+    record_decision(request, decision, id=answer.order_check_id, channel="order-check", started=started,
+                    outcome=answer.verdict, detail={"order_category": order_plan.category})
     if _wants_fhir(format_, request.headers.get("accept")):
         order = body.order
         display = order.name or ", ".join(f"{c.system} {c.code}" for c in order.codes)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..knowledge.base import PROJECT_ROOT
 from ..metrics import AUDIT_DROPS, AUDIT_WRITES
 from ..settings import Settings
+from . import migrate
 from .record import AuditRecord, patient_ref_hash
 from .store import AuditStore
 from .writer import AuditWriter
@@ -26,11 +27,14 @@ def hmac_key(settings: Settings, dev_key_file: Path = DEV_KEY_FILE) -> bytes:
     restarts and workers). Production refuses to start without a configured one (service.serve)."""
     if settings.audit_hmac_secret is not None:
         return settings.audit_hmac_secret.get_secret_value().encode("utf-8")
-    dev_key_file.parent.mkdir(parents=True, exist_ok=True)
     try:
+        dev_key_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(dev_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return dev_key_file.read_bytes()
+    except OSError:   # a read-only install (container): hashes stay linkable only while this process runs
+        log.warning("no AUDIT_HMAC_SECRET and var/ is not writable: using a per-process key")
+        return secrets.token_hex(32).encode()
     with os.fdopen(fd, "wb") as f:
         f.write(secrets.token_hex(32).encode())
     return dev_key_file.read_bytes()
@@ -39,6 +43,10 @@ def hmac_key(settings: Settings, dev_key_file: Path = DEV_KEY_FILE) -> bytes:
 class Auditor:
     def __init__(self, settings: Settings):
         self._key = hmac_key(settings)
+        try:
+            migrate.upgrade(settings.database_url)   # idempotent and serialised between processes
+        except Exception as exc:   # the store is down: answers still flow, records are counted as dropped
+            log.error("audit store unavailable at start-up", extra={"fields": {"error": type(exc).__name__}})
         self.store = AuditStore.from_settings(settings)
         self.writer = AuditWriter.from_settings(
             self.store, settings,
@@ -46,7 +54,7 @@ class Auditor:
             on_drop=lambda n, reason: (AUDIT_DROPS.labels(reason).inc(n),
                                        log.warning("audit records dropped", extra={"fields": {
                                            "count": n, "reason": reason}})))
-        self._shutdown_timeout = getattr(settings, "audit_shutdown_timeout_s", 10.0)
+        self._shutdown_timeout = settings.audit_shutdown_timeout_s
 
     def patient_hash(self, patient_id: str | None) -> str | None:
         return patient_ref_hash(self._key, patient_id)

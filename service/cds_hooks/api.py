@@ -3,6 +3,8 @@ GET /v1/cds-hooks/feedback-summary (override analytics, audit-read scope). insta
 import datetime as dt
 import logging
 import threading
+import time
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
@@ -10,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
-from ..api.common import evaluator, problems
+from ..api.common import evaluator, problems, record_decision, record_feedback
 from ..auth import Principal, require
 from ..decision import Evaluator
 from ..metrics import count_decision
@@ -68,7 +70,8 @@ def feedback_store(request: Request) -> FeedbackStore:
     if state.cds_feedback_store is None:
         with state.cds_feedback_lock:
             if state.cds_feedback_store is None:
-                state.cds_feedback_store = SqlFeedbackStore(state.settings.cds_feedback_database_url)
+                state.cds_feedback_store = SqlFeedbackStore(
+                    state.settings.cds_feedback_database_url or state.settings.database_url)
     return state.cds_feedback_store
 
 
@@ -85,6 +88,7 @@ def discovery() -> Discovery:
 
 async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Request, ev: Evaluator,
                    today: dt.date) -> Any:
+    started = time.perf_counter()
     settings: Settings = request.app.state.settings
     context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
     index = fhir.ResourceIndex()
@@ -130,6 +134,12 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
             await run_in_threadpool(feedback_store(request).record_cards, service.id, req.hookInstance, issued)
         except Exception as exc:                     # analytics must never cost the clinician the cards
             log.warning("issued cards not recorded", extra={"fields": {"error": type(exc).__name__}})
+    record_decision(request, decision, id=str(uuid.uuid4()), channel="cds-hooks", started=started,
+                    patient_id=req.context.patientId, outcome=f"{len(rendered)} cards",  # type: ignore[attr-defined]
+                    caller=getattr(request.state, "cds_caller", None),
+                    detail={"service": service.id, "hook": service.hook, "hook_instance": req.hookInstance,
+                            "cards": [{"uuid": c.uuid, "rule_id": rule, "indicator": c.indicator}
+                                      for c, rule, _ in rendered]})
     log.info("cds hook answered", extra={"fields": {
         "service": service.id, "scope": ",".join(sorted(drafts.scope)), "cards": len(rendered),
         "indicators": [c.indicator for c, _, _ in rendered], "fetched": gathered.fetched}})
@@ -177,6 +187,7 @@ def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
     except Exception as exc:
         log.error("feedback not stored", extra={"fields": {"service": service_id, "error": type(exc).__name__}})
         return problem_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
+    record_feedback(request, service_id, body.feedback)
     log.info("cds feedback", extra={"fields": {"service": service_id, "received": len(body.feedback),
                                                "stored": stored, "duplicates": duplicates}})
     return FeedbackReceipt(received=len(body.feedback), stored=stored, duplicates=duplicates)

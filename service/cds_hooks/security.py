@@ -253,7 +253,7 @@ class CdsJwtMiddleware:
         try:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("no bearer token")
-            await asyncio.wait_for(verifier.verify(token.strip(), called_url(
+            claims = await asyncio.wait_for(verifier.verify(token.strip(), called_url(
                 scope, getattr(scope["app"].state.settings, "public_base_url", None))), timeout=10)
         except (Unauthorized, asyncio.TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, Unauthorized) else "timeout"
@@ -265,4 +265,6 @@ class CdsJwtMiddleware:
                         "headers": [(b"www-authenticate", b"Bearer"), (b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
             return
+        # The caller as the audit trail names it: the EHR's issuer (the token itself is never kept).
+        scope.setdefault("state", {})["cds_caller"] = str(claims.get("iss", ""))[:200] or None
         await self.app(scope, receive, send)
