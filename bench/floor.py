@@ -69,7 +69,7 @@ def make_floor(kb: KnowledgeBase) -> Callable[[dict[str, Any]], frozenset[str]]:
         days = (fact.get("procedures") or {}).get("periop_days_until")
         if _num(days) and 0 <= days <= lookahead:
             fired.append("ldn-perioperative-hold")
-            if days < hold_min:
+            if days <= hold_min:
                 fired.append("ldn-perioperative-hold#0")
         renal = fact.get("renal") or {}
         egfr = renal.get("egfr")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -216,12 +217,13 @@ class Server:
 
     def env(self) -> dict[str, str]:
         """The embedded default configuration (open, SQLite), with the stores in bench/results/ (a fresh file per
-        server, removed on exit) so a benchmark never writes into the developer's var/."""
+        server, removed on exit) and a throwaway audit HMAC key, so a benchmark never writes into var/."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("API_KEYS_FILE", "AUTH_ISSUERS_FILE", "CDS_ISSUERS_FILE", "LDN_ENV"))}
         self.db_files = [self.log_path.with_suffix(f".{name}.db") for name in ("cds-feedback", "audit")]
         env["CDS_FEEDBACK_DATABASE_URL"] = f"sqlite:///{self.db_files[0]}"
         env["DATABASE_URL"] = f"sqlite:///{self.db_files[1]}"
+        env["AUDIT_HMAC_SECRET"] = secrets.token_hex(32)      # not the development key file in var/
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 

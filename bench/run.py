@@ -300,8 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python-client", action="store_true", help="use the asyncio client instead of wrk")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = p.parse_args(argv)
-    if args.quick:
-        args.n, args.soak, args.seconds, args.rounds, args.warmup, args.unloaded_seconds = 300, 5000, 2.0, 1, 1.0, 1.0
+    if args.quick:   # shorter runs, except where a length was given explicitly
+        quick = {"n": 300, "soak": 5000, "seconds": 2.0, "rounds": 1, "warmup": 1.0, "unloaded_seconds": 1.0}
+        for name, value in quick.items():
+            if getattr(args, name) == p.get_default(name):
+                setattr(args, name, value)
 
     started = time.perf_counter()
     RESULTS.mkdir(parents=True, exist_ok=True)
