@@ -73,23 +73,50 @@ def max_severity(rule: Rule) -> str:
     return max([rule.severity, *(e.severity for e in rule.escalations)], key=SEVERITY_RANK.__getitem__)
 
 
+@dataclass(frozen=True)
+class _RuleText:
+    """What a rule's advisory needs that does not depend on the patient: built once per rule at load."""
+    name: str
+    summary: Any                  # compiled templates (templates.compile)
+    detail: Any
+    action: Any
+    escalations: tuple[tuple[Any, Any], ...]   # per escalation: compiled summary, action (None: the rule's own)
+    conflicts: str                # " The sources disagree: ..." or ""
+
+
+def _rule_text(rule: Rule) -> _RuleText:
+    def opt(text: str | None) -> Any:
+        return templates.compile(text) if text else None
+    conflicts = [c for c in rule.citations if c.stance == "conflicts"]
+    suffix = (" The sources disagree: " + " ".join(f"{c.title} reports “{c.quote}”." for c in conflicts)
+              if conflicts else "")
+    return _RuleText(rule_name(rule.id), templates.compile(rule.summary), templates.compile(rule.detail),
+                     templates.compile(rule.action), tuple((opt(e.summary), opt(e.action)) for e in rule.escalations),
+                     suffix)
+
+
 class Evaluator:
     """Holds the knowledge base and its compiled engine; evaluate() is safe to call from many threads."""
 
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
         self.engine = DurableEngine(kb.active_rules)
+        self._texts = {rule.id: _rule_text(rule) for rule in kb.active_rules}
 
     def evaluate(self, ctx: PatientContext, today: dt.date | None = None) -> Decision:
         as_of = ctx.as_of or today or dt.datetime.now(dt.timezone.utc).date()
         facts = derive_facts(ctx, self.kb.terminology, as_of)
         fired = self.engine.evaluate(facts.fact)
-        fact_key = json.dumps(facts.fact, sort_keys=True) + json.dumps(facts.evidence, sort_keys=True, default=str)
+        # The advisory ids hash the whole fact and evidence: only worth serialising when a rule fired (the catch-all
+        # never appears in `fired`).
+        fact_key = (json.dumps(facts.fact, sort_keys=True) + json.dumps(facts.evidence, sort_keys=True, default=str)
+                    if fired else "")
         advisories: list[Advisory] = []
         not_evaluated: list[NotEvaluated] = []
         for rule in self.kb.active_rules:
-            if rule_name(rule.id) in fired:
-                advisories.append(self._advisory(rule, fired, facts, fact_key))
+            text = self._texts[rule.id]
+            if text.name in fired:
+                advisories.append(self._advisory(rule, text, fired, facts, fact_key))
                 continue
             missing = tuple(i for i in rule.requires if i not in facts.inputs)
             if missing:
@@ -100,10 +127,12 @@ class Evaluator:
         not_evaluated.sort(key=lambda n: (-SEVERITY_RANK[n.severity], n.rule_id))
         return Decision(as_of, self.kb.version, facts, tuple(advisories), tuple(not_evaluated))
 
-    def _advisory(self, rule: Rule, fired: frozenset[str], facts: Facts, fact_key: str) -> Advisory:
+    def _advisory(self, rule: Rule, text: _RuleText, fired: frozenset[str], facts: Facts, fact_key: str) -> Advisory:
         severity, escalation = fired_severity(rule, fired)
-        summary = (escalation.summary if escalation else None) or rule.summary
-        action = (escalation.action if escalation else None) or rule.action
+        summary_t, action_t = text.summary, text.action
+        if escalation is not None:
+            esc_summary, esc_action = text.escalations[rule.escalations.index(escalation)]
+            summary_t, action_t = esc_summary or summary_t, esc_action or action_t
         evidence = {k: facts.evidence[k] for k in rule.evidence if k in facts.evidence}
         params = rule.param_values
 
@@ -120,14 +149,10 @@ class Evaluator:
                 return node
             return facts.lookup(path)
 
-        summary = templates.render(summary, lookup)
+        summary = summary_t(lookup)
         if len(summary) > SUMMARY_MAX:
             summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-        detail = templates.render(rule.detail, lookup)
-        conflicts = [c for c in rule.citations if c.stance == "conflicts"]
-        if conflicts:
-            detail += " The sources disagree: " + " ".join(
-                f"{c.title} reports “{c.quote}”." for c in conflicts)
+        detail = text.detail(lookup) + text.conflicts
         ident = uuid.uuid5(_ADVISORY_NS, f"{self.kb.version}|{rule.id}|{severity}|{facts.as_of}|{fact_key}")
         return Advisory(str(ident), rule.id, rule.version, severity, rule.title, summary, detail,
-                        templates.render(action, lookup), evidence, rule.citations, rule.coding)
+                        action_t(lookup), evidence, rule.citations, rule.coding)

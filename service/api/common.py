@@ -14,7 +14,8 @@ from ..telemetry import request_id_var
 from ..problems import PROBLEM_JSON, Problem
 
 
-def evaluator(request: Request) -> Evaluator:
+async def evaluator(request: Request) -> Evaluator:
+    # async: an attribute read needs no trip through the thread pool.
     return request.app.state.evaluator
 
 

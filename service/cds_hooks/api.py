@@ -7,8 +7,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
@@ -60,7 +59,7 @@ def install(app: Any, settings: Settings) -> None:
     app.add_middleware(CdsJwtMiddleware)
 
 
-def evaluation_date() -> dt.date:
+async def evaluation_date() -> dt.date:
     """The date every hook evaluation's day arithmetic uses: today, UTC. (A dependency: tests fix it.)"""
     return dt.datetime.now(dt.timezone.utc).date()
 
@@ -86,8 +85,17 @@ def discovery() -> Discovery:
     return Discovery(services=[s.discovery() for s in SERVICES.values()])
 
 
+def _record_issued(request: Request, service_id: str, hook_instance: str, issued: list[IssuedCard]) -> None:
+    """Runs after the response is sent (a background task, in the thread pool): the clinician never waits for the
+    analytics' SQLite/PostgreSQL transaction (nor for the store's creation), and a failure never costs the cards."""
+    try:
+        feedback_store(request).record_cards(service_id, hook_instance, issued)
+    except Exception as exc:                     # analytics must never cost the clinician the cards
+        log.warning("issued cards not recorded", extra={"fields": {"error": type(exc).__name__}})
+
+
 async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Request, ev: Evaluator,
-                   today: dt.date) -> Any:
+                   today: dt.date, background: BackgroundTasks) -> Any:
     started = time.perf_counter()
     settings: Settings = request.app.state.settings
     context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
@@ -123,17 +131,14 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
     finally:
         if client is not None:
             await client.__aexit__(None, None, None)
-    decision = await run_in_threadpool(ev.evaluate, mapped.context, today)
+    decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
     count_decision(decision)
     rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=_base_url(request),
                             patient_id=req.context.patientId,                      # type: ignore[attr-defined]
                             include_info=req.wants_info_cards())
     if rendered:
         issued = [IssuedCard(c.uuid, rule, version, c.indicator) for c, rule, version in rendered]
-        try:
-            await run_in_threadpool(feedback_store(request).record_cards, service.id, req.hookInstance, issued)
-        except Exception as exc:                     # analytics must never cost the clinician the cards
-            log.warning("issued cards not recorded", extra={"fields": {"error": type(exc).__name__}})
+        background.add_task(_record_issued, request, service.id, req.hookInstance, issued)
     record_decision(request, decision, id=str(uuid.uuid4()), channel="cds-hooks", started=started,
                     patient_id=req.context.patientId, outcome=f"{len(rendered)} cards",  # type: ignore[attr-defined]
                     caller=getattr(request.state, "cds_caller", None),
@@ -151,29 +156,33 @@ _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
 
 
 @router.post("/cds-services/ldn-order-select", summary="order-select: a draft LDN or opioid order", **_HOOK)
-async def order_select(body: OrderSelectRequest, request: Request, ev: Evaluator = Depends(evaluator),
+async def order_select(body: OrderSelectRequest, request: Request, background: BackgroundTasks,
+                       ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today)
+    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today, background)
 
 
 @router.post("/cds-services/ldn-order-sign", summary="order-sign: a draft LDN or opioid order", **_HOOK)
-async def order_sign(body: OrderSignRequest, request: Request, ev: Evaluator = Depends(evaluator),
+async def order_sign(body: OrderSignRequest, request: Request, background: BackgroundTasks,
+                     ev: Evaluator = Depends(evaluator),
                      today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today)
+    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today, background)
 
 
 @router.post("/cds-services/ldn-appointment-book", summary="appointment-book: surgery for a patient on LDN",
              **_HOOK)
-async def appointment_book(body: AppointmentBookRequest, request: Request, ev: Evaluator = Depends(evaluator),
+async def appointment_book(body: AppointmentBookRequest, request: Request, background: BackgroundTasks,
+                           ev: Evaluator = Depends(evaluator),
                            today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today)
+    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today, background)
 
 
 @router.post("/cds-services/ldn-patient-view", summary="patient-view: standing problems of a patient on LDN",
              **_HOOK)
-async def patient_view(body: PatientViewRequest, request: Request, ev: Evaluator = Depends(evaluator),
+async def patient_view(body: PatientViewRequest, request: Request, background: BackgroundTasks,
+                       ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today)
+    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today, background)
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,

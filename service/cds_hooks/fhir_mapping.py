@@ -218,7 +218,9 @@ def administration_time(resource: dict[str, Any], terminology: Terminology) -> s
 
 
 def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology, *,
-                    draft: bool = False, selected: bool = False) -> MedicationItem | None:
+                    draft: bool = False, selected: bool = False, timing: bool = True) -> MedicationItem | None:
+    """timing=False skips the administration time (only the draft LDN order's is used; build_context reads the
+    record's medications without it)."""
     rtype = fhir.resource_type(resource)
     raw_status = fhir.text(resource.get("status")) or "unknown"
     if draft:
@@ -239,7 +241,7 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
     recognition = terminology.recognise(name, pairs, dose)
     medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
     return MedicationItem(resource, medication, recognition, draft, selected,
-                          administration_time(resource, terminology))
+                          administration_time(resource, terminology) if timing else None)
 
 
 # --- procedures ---------------------------------------------------------------------------------------------------
@@ -467,7 +469,7 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
                        (keys.MEDICATION_STATEMENTS, ("MedicationStatement",))):
         for r in record.get(key) or []:
             if fhir.resource_type(r) in types:
-                item = read_medication(r, index, terminology)
+                item = read_medication(r, index, terminology, timing=False)   # only the draft's timing is used
                 if item is not None and item.key not in draft_keys:
                     record_meds.append(item)
     ldn_record = next((m for m in record_meds if m.is_ldn and m.current

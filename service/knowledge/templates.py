@@ -40,3 +40,12 @@ def render(text: str, lookup: Callable[[str], Any]) -> str:
             value = (day - delta if m.group(2) == "-" else day + delta).isoformat()
         return "unknown" if value is None else _fmt(value)
     return " ".join(_PLACEHOLDER.sub(fill, text).split())
+
+
+def compile(text: str) -> Callable[[Callable[[str], Any]], str]:
+    """render(text, ·) prepared once, at load: a template without placeholders is folded once and returned as is
+    (the same string render would give); one with placeholders is rendered per call, exactly as render does."""
+    if _PLACEHOLDER.search(text) is None:
+        folded = " ".join(text.split())
+        return lambda lookup: folded
+    return lambda lookup: render(text, lookup)

@@ -188,6 +188,7 @@ class Terminology:
         self._bedtime = bedtime
         # Called per medication per request: memoised per instance, bounded so free text cannot grow it forever.
         self._memo = functools.lru_cache(maxsize=16384)(self._recognise)
+        self._bedtime_memo = functools.lru_cache(maxsize=4096)(self._is_bedtime)
 
     def recognise(self, name: str | None, codes: Sequence[tuple[str, str]] = (),
                   dose_mg: float | None = None) -> Recognition:
@@ -195,7 +196,10 @@ class Terminology:
         return self._memo(name, tuple(map(tuple, codes)), dose_mg)
 
     def is_bedtime(self, timing: str) -> bool:
-        """Does the timing text say bedtime ("qhs", "at bedtime", "nightly", "q.h.s.")?"""
+        """Does the timing text say bedtime ("qhs", "at bedtime", "nightly", "q.h.s.")? Memoised (bounded)."""
+        return self._bedtime_memo(timing)
+
+    def _is_bedtime(self, timing: str) -> bool:
         return _has_phrase(_tokens(timing.replace(".", "")), self._bedtime)
 
     def has_ldn_marker(self, text: str) -> bool:
