@@ -42,8 +42,8 @@ clean:
 
 # PostgreSQL for the audit store tests (tests/test_audit_store.py, run against SQLite and PostgreSQL): a throwaway
 # cluster of this checkout on a private unix socket, installed from Debian's packages when missing (root), reused
-# by the next `make test`; `make postgres-stop` removes it. It fails loudly when PostgreSQL cannot be had;
-# LDN_SKIP_POSTGRES=1 skips those tests outside CI only. CI (.ci/run) starts it first and stops it at the end.
+# by the next `make test`; `make postgres-stop` removes it. It fails loudly when PostgreSQL cannot be had.
+# CI (.ci/run) starts it first and stops it at the end.
 .PHONY: postgres postgres-stop
 postgres:
 	@bash .ci/postgres.sh start >/dev/null

@@ -3,7 +3,7 @@ graceful shutdown, a hung store, replay, and no patient identifiers or names in 
 
 PostgreSQL comes from TEST_DATABASE_URL (and TEST_PG_CTL to stop/start it), which .ci/postgres.sh provides;
 `make test` and .ci/run call it. Each test gets its own database (PostgreSQL) or file (SQLite). Without
-TEST_DATABASE_URL the PostgreSQL cases fail, unless a developer set LDN_SKIP_POSTGRES=1 outside CI.
+TEST_DATABASE_URL the PostgreSQL cases fail: they are never skipped.
 """
 from __future__ import annotations
 
@@ -44,8 +44,6 @@ from .conftest import FIXED_TODAY
 ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 PG_CTL = os.environ.get("TEST_PG_CTL")
-IN_CI = os.environ.get("CI") == "true"
-SKIP_PG = os.environ.get("LDN_SKIP_POSTGRES") == "1" and not IN_CI
 SECRET = b"test-hmac-secret"
 KV = "test-knowledge-version"
 
@@ -71,8 +69,6 @@ def synthetic(id: str, *, channel: str = "evaluation", at: dt.datetime | None = 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request) -> str:
     if request.param == "postgresql" and not PG_URL:
-        if SKIP_PG:
-            pytest.skip("LDN_SKIP_POSTGRES=1: PostgreSQL store tests SKIPPED (never in CI)")
         pytest.fail("TEST_DATABASE_URL is not set: run `make test` (or `eval \"$(bash .ci/postgres.sh)\"` first)")
     return request.param
 
