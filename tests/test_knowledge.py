@@ -80,6 +80,8 @@ def _break(tmp_path: Path, rule_id: str, edit) -> KnowledgeError:
     (lambda d: d["advisory"].update(summary="Opioids: {medications.opioid_names}"), "advisory.summary", "placeholder"),
     (lambda d: d.update(tests=d["tests"][:1]), "tests", "too short"),
     (lambda d: d.update(colour="red"), "(top level)", "colour"),
+    (lambda d: d.update(suggestions=[{"kind": "hold-before-procedure", "from": "nope", "latest": "nope"}]),
+     "suggestions[0]", "unknown parameter"),
 ])
 def test_a_broken_rule_file_names_file_rule_and_field(tmp_path, edit, field, words):
     err = _break(tmp_path, "ldn-opioid-coadministration", edit)

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..decision import Advisory, Decision
 from ..knowledge.base import KnowledgeBase
+from ..knowledge.rules import Rule
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
 from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
@@ -40,9 +41,6 @@ OVERRIDE_REASONS = (
     OverrideReason(system=NON_ADHERENCE, code="recipient-concerns-outcomes",
                    display="Recipient has concerns regarding potential health outcomes"),
 )
-OPIOID, DUPLICATE, PERIOP = "ldn-opioid-coadministration", "ldn-duplicate-naltrexone", "ldn-perioperative-hold"
-ABOVE, ADDICTION, START, STEP = ("ldn-dose-above-range", "ldn-dose-addiction-range", "ldn-titration-start",
-                                 "ldn-titration-step")
 UCUM = "http://unitsofmeasure.org"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
@@ -170,19 +168,20 @@ def _delete(orders: list[MedicationItem], label: str, what: str) -> Suggestion |
     return Suggestion(label=label, uuid="-", actions=actions) if actions else None
 
 
-def _dose_target(rule_id: str, decision: Decision, kb: KnowledgeBase) -> float | None:
+def _dose_target(spec: dict, rule: Rule, decision: Decision) -> float | None:
+    """The dose a change-dose suggestion proposes (rule data: `to`, `to_when_new_start`)."""
     ldn = decision.facts.fact.get("ldn") or {}
-    params = {rid: r.param_values for rid, r in kb.rules.items()}
-    start = params.get(START, {}).get("start_dose_mg")
-    new_start = ldn.get("status") == "proposed" and not ldn.get("has_previous_dose")
+    params = rule.param_values
     previous = ldn.get("previous_dose_mg")
-    if rule_id == START:
-        return start
-    if rule_id in (ABOVE, ADDICTION):
-        return start if new_start else previous
-    if rule_id == STEP and previous is not None and params.get(STEP, {}).get("max_step_mg") is not None:
-        return round(previous + params[STEP]["max_step_mg"], 4)
-    return None
+    new_start = ldn.get("status") == "proposed" and not ldn.get("has_previous_dose")
+    target = spec.get("to_when_new_start") if new_start and spec.get("to_when_new_start") else spec["to"]
+    if target == "previous":
+        return previous
+    if "param" in target:
+        return params.get(target["param"])
+    if previous is None:
+        return None
+    return round(previous + params[target["previous_plus"]], 4)
 
 
 def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Suggestion | None:
@@ -205,30 +204,39 @@ def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Sugge
                                       resource=r)])
 
 
+_DRAFT_KIND = {"opioid": ("is_opioid", "opioid"), "naltrexone": ("is_other_naltrexone", "naltrexone")}
+
+
 def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBase,
                 patient_id: str) -> list[Suggestion]:
+    """The rule file says what a card may offer (`suggestions:`); this turns each into valid R4 actions."""
+    rule = kb.rules.get(a.rule_id)
+    if rule is None:
+        return []
     scope, drafts = mapped.drafts.scope, mapped.drafts
     ldn_draft = mapped.ldn_draft if "ldn" in scope else None
     out: list[Suggestion | None] = []
-    if a.rule_id in (OPIOID, DUPLICATE) and ldn_draft is not None:
-        out.append(_delete([ldn_draft], "Remove the draft LDN order", "LDN"))
-    if a.rule_id == OPIOID and "opioid" in scope:
-        out.append(_delete(drafts.selected("is_opioid"), "Remove the draft opioid order", "opioid"))
-    if a.rule_id == DUPLICATE and "naltrexone" in scope:
-        out.append(_delete(drafts.selected("is_other_naltrexone"), "Remove the draft naltrexone order",
-                           "naltrexone"))
-    if a.rule_id == PERIOP and a.evidence.get("periop_procedure") and PERIOP in kb.rules:
-        order = ldn_draft or mapped.ldn_record
-        params = kb.rules[PERIOP].param_values
-        day = dt.date.fromisoformat(a.evidence["periop_procedure"]["date"])
-        if order is not None and params.get("hold_days_max") is not None and params.get("hold_days_min") is not None:
-            out.append(_hold(order, day - dt.timedelta(days=params["hold_days_max"]),
-                             day - dt.timedelta(days=params["hold_days_min"]), day.isoformat(), decision.as_of,
-                             patient_id))
-    if a.rule_id in (ABOVE, ADDICTION, START, STEP) and ldn_draft is not None:
-        target = _dose_target(a.rule_id, decision, kb)
-        if target is not None and target != ldn_draft.medication.dose_mg:
-            out.append(_change_dose(ldn_draft, target, patient_id))
+    for spec in rule.raw.get("suggestions") or ():
+        kind = spec["kind"]
+        if kind == "remove-ldn-draft" and ldn_draft is not None:
+            out.append(_delete([ldn_draft], "Remove the draft LDN order", "LDN"))
+        elif kind == "remove-counterpart-draft":
+            counterpart = rule.coding.get("counterpart")
+            if counterpart in _DRAFT_KIND and counterpart in scope:
+                flag, what = _DRAFT_KIND[counterpart]
+                out.append(_delete(drafts.selected(flag), f"Remove the draft {what} order", what))
+        elif kind == "hold-before-procedure" and a.evidence.get("periop_procedure"):
+            order = ldn_draft or mapped.ldn_record
+            params = rule.param_values
+            day = dt.date.fromisoformat(a.evidence["periop_procedure"]["date"])
+            if order is not None:
+                out.append(_hold(order, day - dt.timedelta(days=params[spec["from"]]),
+                                 day - dt.timedelta(days=params[spec["latest"]]), day.isoformat(), decision.as_of,
+                                 patient_id))
+        elif kind == "change-dose" and ldn_draft is not None:
+            target = _dose_target(spec, rule, decision)
+            if target is not None and target != ldn_draft.medication.dose_mg:
+                out.append(_change_dose(ldn_draft, target, patient_id))
     found = [s for s in out if s is not None]
     return [s.model_copy(update={"uuid": _uuid(a.id, "suggestion", i, s.label)}) for i, s in enumerate(found)]
 

@@ -149,6 +149,18 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
               for k in ("summary", "action") if k in e]
     for where, text in texts:
         _check_template(text, name, rule_id, where, params, evidence, vocabulary)
+    for i, s in enumerate(doc.get("suggestions") or ()):
+        names = [s.get("from"), s.get("latest"), (s.get("to_when_new_start") or {}).get("param")]
+        to = s.get("to")
+        if isinstance(to, dict):
+            names += [to.get("param"), to.get("previous_plus")]
+        for param_name in filter(None, names):
+            if param_name not in params:
+                raise KnowledgeError(name, f"unknown parameter {param_name!r}", rule=rule_id,
+                                     field=f"suggestions[{i}]")
+        if s["kind"] == "remove-counterpart-draft" and not (doc.get("coding") or {}).get("counterpart"):
+            raise KnowledgeError(name, "remove-counterpart-draft needs coding.counterpart", rule=rule_id,
+                                 field=f"suggestions[{i}]")
     citations = []
     for i, c in enumerate(doc["citations"]):
         source = sources.get(c["source"])
