@@ -1,25 +1,30 @@
 """The rules engine: our rules compiled once into one durable-rules ruleset, evaluated one fact per request.
 
+We drive durable-rules' C core (`durable_rules_engine`) directly rather than through its Python `Host`: the
+Host's action loop JSON-encodes and decodes the whole session state around every fired action, which was two
+thirds of an evaluation. The loop below asks the C core which rule matched, records its name and moves on.
+
 durable-rules 2.0.28 is unmaintained C with traps measured on this machine (shared/DURABLE-RULES.md); each
 defence below names the trap it avoids, and tests/test_engine_traps.py reproduces every trap:
   * `post` fires only one rule per event          -> we assert a fact, which runs every matching rule.
   * `delete_state` segfaults if no action ran      -> a catch-all rule guarantees one action per fact.
-  * the default Host's timer threads crash         -> NoDispatchHost disables them; actions run inline.
-  * an unguarded `$nex` matches the state fact     -> every rule is and-ed with a positive type test.
+  * the default Host's timer threads crash         -> no Host at all: the ruleset is created and driven here.
+  * an unguarded `$nex` matches the state fact     -> every rule is and-ed with a positive type test, and the
+                                                      action loop is capped (MAX_ACTIONS).
   * at most 1024 live sessions per ruleset         -> one fresh sid per evaluation, deleted in `finally`.
-  * action exceptions are swallowed into the state -> we read the returned state and raise.
-  * its JSON parser rejects exponent notation         -> facts carry plain decimals; we refuse any other float
+  * action exceptions are swallowed into the state -> there are no Python actions; any C error raises.
+  * its JSON parser rejects exponent notation      -> facts carry plain decimals; we refuse any other float
     (Python writes 1e-05 and 1e+16; durable fails with error 204).
 """
 from __future__ import annotations
 
-import copy
+import itertools
+import json
 import threading
-import uuid
+from json.decoder import scanstring
 from typing import Any, Iterable
 
-import durable_rules_engine
-from durable import engine as durable_engine
+import durable_rules_engine as durable
 
 from .knowledge.conditions import to_durable
 from .knowledge.rules import Rule
@@ -29,17 +34,11 @@ RULESET = "ldn"
 CATCH_ALL = "__catch_all__"
 MAX_ACTIONS = 500          # far above rules x escalations; reaching it means an action loop
 
+_HANDLED = 0               # durable's assert_fact codes: 1 not handled, 2 already observed, 3 deferred
+
 
 class EngineError(RuntimeError):
     """The engine could not evaluate a fact. Never turned into an all-clear."""
-
-
-class NoDispatchHost(durable_engine.Host):
-    """engine.Host starts two self-rescheduling timer threads that walk the state pool without a lock
-    (error 307 then SIGSEGV under load). Synchronous, stateless evaluation needs neither."""
-
-    def _run(self) -> None:
-        pass
 
 
 def _check_numbers(node: Any) -> None:
@@ -69,59 +68,70 @@ def compile_ruleset(rules: Iterable[Rule]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _fired_rule(message: str) -> str:
+    """The rule an action message belongs to: durable sends `{"<rule name>": {"m": <fact>}}`. Only the first
+    key is decoded (by the stdlib's own JSON string scanner), not the fact that follows it."""
+    if not message.startswith('{"'):
+        raise EngineError("durable-rules returned an action message of an unknown shape")
+    name, _ = scanstring(message, 2)
+    return name
+
+
 class DurableEngine:
     """Evaluates one patient fact against every active rule; returns the names of the rules that fired.
 
-    Thread-safe: one lock around each evaluation (the C core holds the GIL per call, but Python-level steps
-    interleave, and correctness without the lock is only empirical)."""
+    Thread-safe: one lock around each evaluation (the C core holds the GIL per call, but the calls of one
+    evaluation must not interleave with another's)."""
 
     def __init__(self, rules: Iterable[Rule]):
-        definitions = copy.deepcopy(compile_ruleset(rules))   # durable deletes "run" from the dict in place
+        definitions = compile_ruleset(rules)
         self.rule_names = frozenset(definitions)
-        self._fired: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-        for name, definition in definitions.items():
-            definition["run"] = self._action(name)
-        definitions[CATCH_ALL] = {"all": [{"m": {"t": FACT_TYPE}}], "run": self._action(None)}
-        self._host = NoDispatchHost()
+        definitions[CATCH_ALL] = {"all": [{"m": {"t": FACT_TYPE}}]}
         try:
-            self._host.register_rulesets({RULESET: definitions})
-        except durable_rules_engine.error as exc:
+            self._handle = durable.create_ruleset(RULESET, json.dumps(definitions, ensure_ascii=False))
+        except durable.error as exc:
             raise EngineError(f"durable-rules rejected the compiled ruleset: {exc}") from exc
-
-    def _action(self, name: str | None):
-        fired = self._fired
-
-        def action(c: Any) -> None:   # exactly one parameter: a second one makes durable treat it as async
-            names = fired[c.s.sid]
-            if len(names) >= MAX_ACTIONS:
-                if names[-1] != "__loop__":
-                    names.append("__loop__")
-                    c.delete_state()  # the only way to stop a loop from inside durable
-                return
-            if name is not None:
-                names.append(name)
-        return action
+        self._lock = threading.Lock()
+        self._sids = itertools.count()   # a sid only has to be new to this ruleset: never reused, always deleted
 
     def evaluate(self, fact: dict[str, Any]) -> frozenset[str]:
         _check_numbers(fact)
-        sid = uuid.uuid4().hex
-        message = dict(fact, t=FACT_TYPE, sid=sid)
         with self._lock:
-            self._fired[sid] = []
-            state = None
+            sid = str(next(self._sids))
+            text = json.dumps(dict(fact, t=FACT_TYPE, sid=sid), ensure_ascii=False)
             try:
-                state = self._host.assert_fact(RULESET, message)
-            except (durable_rules_engine.error, durable_engine.MessageNotHandledException) as exc:
+                return self._run(sid, text)
+            except durable.error as exc:
                 raise EngineError(f"durable-rules could not evaluate the fact: {exc}") from exc
             finally:
-                fired = self._fired.pop(sid)
                 try:
-                    self._host.delete_state(RULESET, sid)
-                except durable_rules_engine.error:
+                    durable.delete_state(self._handle, sid)
+                except durable.error:
                     pass   # 309: the sid never got a state (the assert itself failed, already raised)
-        if fired and fired[-1] == "__loop__":
-            raise EngineError("action loop detected")
-        if state and "exception" in state:
-            raise EngineError(f"a rule action failed: {state['exception']}")
+
+    def _run(self, sid: str, text: str) -> frozenset[str]:
+        """Assert the fact, then take every pending action in turn; each one is a rule that matched."""
+        handle = self._handle
+        code, state = durable.assert_fact(handle, text)
+        if code != _HANDLED:
+            raise EngineError(f"durable-rules did not take the fact (code {code})")
+        fired: set[str] = set()
+        result = durable.start_action_for_state(handle, state)
+        actions = 0
+        try:
+            while result:
+                actions += 1
+                if actions > MAX_ACTIONS:
+                    raise EngineError("action loop detected")
+                # the first call returns (state, message), later ones the message alone
+                fired.add(_fired_rule(result[1] if isinstance(result, tuple) else result))
+                result = durable.complete_and_start_action(handle, state)
+        except BaseException:
+            if result:   # an action is open: close it before delete_state; the first error is the one to report
+                try:
+                    durable.abandon_action(handle, state)
+                except durable.error:
+                    pass
+            raise
+        fired.discard(CATCH_ALL)
         return frozenset(fired)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GENEROUS_TIMEOUT = 180
 
 # Shared prelude for the children: a stub Rule (compile_ruleset only reads id/active/when/escalations) and a
-# NoDispatchHost-style raw host, so raw-durable repros do not depend on our engine.
+# no-dispatcher raw host, so raw-durable repros do not depend on our engine.
 PRELUDE = """
 import json, sys, threading
 from dataclasses import dataclass
@@ -41,7 +41,7 @@ class StubRule:
     escalations: tuple = ()
 
 class RawHost(engine.Host):
-    def _run(self):          # no dispatcher threads (same as service.engine.NoDispatchHost)
+    def _run(self):          # no dispatcher threads (our engine uses no Host at all)
         pass
 
 def report(**kw):
@@ -149,10 +149,10 @@ def test_our_engine_survives_10000_evaluations_that_match_no_real_rule():
 # --------------------------------------------------------------------------------------------------------------
 # Trap 3: the default engine.Host starts two self-rescheduling threading.Timer chains per Host.
 
-def test_default_host_starts_two_timer_threads_and_no_dispatch_host_none():
+def test_default_host_starts_two_timer_threads_and_our_engine_none():
     res = result_of(run_python("""
         import time
-        from service.engine import DurableEngine, NoDispatchHost
+        from service.engine import DurableEngine
         started = []
         original_start = threading.Timer.start
         def counting_start(self):
@@ -164,9 +164,8 @@ def test_default_host_starts_two_timer_threads_and_no_dispatch_host_none():
             return sum(isinstance(t, threading.Timer) and t.is_alive() for t in threading.enumerate())
 
         base = threading.active_count()
-        ours = [NoDispatchHost() for _ in range(3)]
-        engine_ = DurableEngine([StubRule("r", {"fact": "ldn.dose_mg", "gt": 0})])
-        engine_.evaluate({"ldn": {"dose_mg": 1}})
+        engines = [DurableEngine([StubRule("r", {"fact": "ldn.dose_mg", "gt": 0})]) for _ in range(3)]
+        fired = [sorted(e.evaluate({"ldn": {"dose_mg": 1}})) for e in engines]
         time.sleep(0.5)                   # a default Host's first timers would have run and rescheduled by now
         after_ours = dict(started=len(started), grew=threading.active_count() - base, timers=live_timers())
 
@@ -177,9 +176,10 @@ def test_default_host_starts_two_timer_threads_and_no_dispatch_host_none():
             counts.append(len(started) - before)
         grew_default = threading.active_count() - base
         time.sleep(1.0)                   # the chains reschedule themselves: the threads stay
-        report(after_ours=after_ours, starts_per_default_host=counts, grew_default=grew_default,
+        report(fired=fired, after_ours=after_ours, starts_per_default_host=counts, grew_default=grew_default,
                timers_later=live_timers())
     """))
+    assert res["fired"] == [["r"]] * 3, res
     assert res["after_ours"] == {"started": 0, "grew": 0, "timers": 0}, res
     assert res["starts_per_default_host"] == [2, 2, 2], res
     assert res["grew_default"] >= 6, res       # 2 per Host (a thread handing over to its successor may add 1)
@@ -200,23 +200,68 @@ def test_unguarded_nex_rule_loops_forever_on_raw_durable():
         """, timeout=5)
 
 
+# Counts the actions our engine takes from the C core, by wrapping the two calls that hand them out.
+COUNT_ACTIONS = """
+import service.engine as ours_module
+actions = []
+real_start, real_next = ours_module.durable.start_action_for_state, ours_module.durable.complete_and_start_action
+def counted(call):
+    def wrapper(*args):
+        result = call(*args)
+        if result:
+            actions.append(result)
+        return result
+    return wrapper
+ours_module.durable.start_action_for_state = counted(real_start)
+ours_module.durable.complete_and_start_action = counted(real_next)
+"""
+
+
 def test_the_same_nex_condition_through_our_engine_fires_once():
-    res = result_of(run_python("""
-        from service.engine import RULESET, DurableEngine
+    res = result_of(run_python(COUNT_ACTIONS + textwrap.dedent("""
+        from service.engine import DurableEngine
         ours = DurableEngine([StubRule("no_egfr", {"fact": "renal.egfr", "exists": False})])
-        compiled = ours._host.get_ruleset(RULESET)._actions["no_egfr"]
-        calls = []
-        inner = compiled._func
-        def counted(c):
-            calls.append(c.s.sid)
-            inner(c)
-        compiled._func = counted
         without = sorted(ours.evaluate({"ldn": {"dose_mg": 1}}))
-        calls_without = len(calls)
+        actions_without = len(actions)
         with_egfr = sorted(ours.evaluate({"renal": {"egfr": 45}}))
-        report(without=without, calls_without=calls_without, with_egfr=with_egfr, calls_total=len(calls))
-    """))
-    assert res == {"without": ["no_egfr"], "calls_without": 1, "with_egfr": [], "calls_total": 1}, res
+        report(without=without, actions_without=actions_without, with_egfr=with_egfr, actions_total=len(actions))
+    """)))
+    # the rule and the catch-all once each, then the catch-all alone: the state fact never re-triggers a rule
+    assert res == {"without": ["no_egfr"], "actions_without": 2, "with_egfr": [], "actions_total": 3}, res
+
+
+def test_an_action_loop_is_cut_off_and_the_engine_stays_usable():
+    """Should a rule ever loop in the C core (as an unguarded $nex does), the loop cap raises instead of hanging,
+    the open action and the session are released, and the next evaluation is correct."""
+    res = result_of(run_python(COUNT_ACTIONS + textwrap.dedent("""
+        import json
+        from service.engine import MAX_ACTIONS, DurableEngine, EngineError
+        ours = DurableEngine([StubRule("dose_positive", {"fact": "ldn.dose_mg", "gt": 0})])
+        def forever(handle, state):                  # the C core hands out the same action again and again
+            actions.append(1)
+            return '{"dose_positive": {"m": {}}}'
+        ours_module.durable.complete_and_start_action = forever
+        try:
+            ours.evaluate({"ldn": {"dose_mg": 1}})
+            error = None
+        except EngineError as exc:
+            error = str(exc)
+        looped = len(actions)
+        ours_module.durable.complete_and_start_action = counted(real_next)
+        after = [sorted(ours.evaluate({"ldn": {"dose_mg": d}})) for d in (1, -1)]
+        accepted = 0
+        try:
+            for i in range(1025):
+                ours_module.durable.assert_fact(ours._handle, json.dumps({"t": "ldn_context", "sid": f"probe{i}"}))
+                accepted += 1
+        except MemoryError:
+            pass
+        report(error=error, looped=looped, cap=MAX_ACTIONS, after=after, accepted=accepted)
+    """)))
+    assert res["error"] is not None and "loop" in res["error"], res
+    assert res["looped"] == res["cap"] + 1, res      # the real first action, then the repeated one up to the cap
+    assert res["after"] == [["dose_positive"], []], res
+    assert res["accepted"] == 1024, res               # the looping evaluation's session was deleted
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -242,7 +287,7 @@ def test_our_engine_leaves_no_live_session_after_5000_evaluations():
     """After 5000 evaluations the ruleset must still take exactly 1024 new live sids: a single session leaked by
     evaluate() would make the 1024th raw assert fail, and the 1025th failing proves the probe is sensitive."""
     res = result_of(run_python("""
-        from service.engine import FACT_TYPE, RULESET, DurableEngine
+        from service.engine import FACT_TYPE, DurableEngine
         from service.knowledge.base import load_knowledge
         ours = DurableEngine(load_knowledge().active_rules)
         facts = [{}, {"ldn": {"in_use": True, "dose_mg": 9, "at_bedtime": False},
@@ -251,7 +296,7 @@ def test_our_engine_leaves_no_live_session_after_5000_evaluations():
         accepted = 0
         try:
             for i in range(1025):
-                ours._host.assert_fact(RULESET, {"t": FACT_TYPE, "sid": f"probe{i}"})
+                durable_rules_engine.assert_fact(ours._handle, json.dumps({"t": FACT_TYPE, "sid": f"probe{i}"}))
                 accepted += 1
         except MemoryError:
             pass
@@ -263,9 +308,9 @@ def test_our_engine_leaves_no_live_session_after_5000_evaluations():
 # --------------------------------------------------------------------------------------------------------------
 # Trap 6: an exception in an action is swallowed into the returned state; the other actions still run.
 
-def test_action_exception_is_swallowed_by_durable_and_raised_by_our_engine():
+def test_action_exception_is_swallowed_by_durable_and_a_core_error_raised_by_our_engine():
     res = result_of(run_python("""
-        from service.engine import RULESET, DurableEngine, EngineError
+        from service.engine import DurableEngine, EngineError
         ran = []
         def boom(c):
             raise ValueError("boom-raw")
@@ -277,29 +322,28 @@ def test_action_exception_is_swallowed_by_durable_and_raised_by_our_engine():
         state = host.assert_fact("e", {"t": "p", "sid": "q"})
         raw = dict(returned=True, exception=state.get("exception", ""), others_ran=ran)
 
+        # ours has no Python action to fail; what can fail is the C core mid-loop, and that must raise
+        import service.engine as ours_module
         ours = DurableEngine([StubRule("dose_positive", {"fact": "ldn.dose_mg", "gt": 0})])
-        promise = ours._host.get_ruleset(RULESET)._actions["dose_positive"]
-        original = promise._func
-        def failing(c):          # wraps the engine's own closure: bookkeeping runs, then the "rule" fails
-            original(c)
-            raise ValueError("boom-ours")
+        real_next = ours_module.durable.complete_and_start_action
+        def failing(handle, state):
+            raise durable_rules_engine.error("Could not complete action, error code: 999")
         before = sorted(ours.evaluate({"ldn": {"dose_mg": 1}}))
-        promise._func = failing
+        ours_module.durable.complete_and_start_action = failing
         try:
             ours.evaluate({"ldn": {"dose_mg": 1}})
             error = None
         except EngineError as exc:
             error = str(exc)
-        silent_is_fine = sorted(ours.evaluate({"ldn": {"dose_mg": -1}}))   # the failing action does not run
-        promise._func = original
-        after = sorted(ours.evaluate({"ldn": {"dose_mg": 1}}))
-        report(raw=raw, before=before, error=error, silent_is_fine=silent_is_fine, after=after)
+        ours_module.durable.complete_and_start_action = real_next
+        after = [sorted(ours.evaluate({"ldn": {"dose_mg": d}})) for d in (1, -1)]
+        report(raw=raw, before=before, error=error, after=after)
     """))
     assert res["raw"]["returned"] and "boom-raw" in res["raw"]["exception"], res
     assert res["raw"]["others_ran"] == ["other"], res
     assert res["before"] == ["dose_positive"], res
-    assert res["error"] is not None and "boom-ours" in res["error"], res
-    assert res["silent_is_fine"] == [] and res["after"] == ["dose_positive"], res
+    assert res["error"] is not None and "error code: 999" in res["error"], res
+    assert res["after"] == [["dose_positive"], []], res
 
 
 # --------------------------------------------------------------------------------------------------------------
