@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..context import Code
 from ..decision import Advisory, Decision, NotEvaluated
+from ..knowledge.rules import Citation
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -17,11 +19,20 @@ class Out(BaseModel):
 
 
 class CitationOut(Out):
+    model_config = ConfigDict(frozen=True)   # instances are shared between responses (see `of`)
+
     source_id: str
     title: str
     quote: str = Field(description="Verbatim passage of the source (whitespace folded).")
     stance: Literal["supports", "conflicts"]
     url: str = Field(description="The source document in this service.")
+
+    @staticmethod
+    @lru_cache(maxsize=1024)
+    def of(c: Citation) -> "CitationOut":
+        # a rule's citations are knowledge, not request data: built once, not per advisory
+        return CitationOut(source_id=c.source_id, title=c.title, quote=c.quote, stance=c.stance,
+                           url=f"/v1/sources/{c.source_id}")
 
 
 class AdvisoryOut(Out):
@@ -40,8 +51,7 @@ class AdvisoryOut(Out):
     def of(cls, a: Advisory) -> "AdvisoryOut":
         return cls(id=a.id, rule_id=a.rule_id, rule_version=a.rule_version, severity=a.severity, title=a.title,
                    summary=a.summary, detail=a.detail, action=a.action, evidence=a.evidence,
-                   citations=[CitationOut(source_id=c.source_id, title=c.title, quote=c.quote, stance=c.stance,
-                                          url=f"/v1/sources/{c.source_id}") for c in a.citations])
+                   citations=[CitationOut.of(c) for c in a.citations])
 
 
 class NotEvaluatedOut(Out):
