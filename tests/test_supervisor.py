@@ -100,3 +100,22 @@ def test_refusals_are_empty_when_production_is_configured(tmp_path):
     assert refusals(ok) == []
     assert refusals(Settings(ldn_env="development")) == []
     assert len(refusals(Settings(ldn_env="production"))) == 4
+
+
+def test_workers_serve_on_uvloop_and_httptools():
+    """The production server's event loop and HTTP parser (bench/README.md: ~1.5x asyncio + h11)."""
+    import asyncio
+
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from service.serve import uvicorn_config
+    from service.settings import Settings
+    config = uvicorn_config(Settings())
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    loop = config.get_loop_factory()()
+    try:
+        assert type(loop).__module__.startswith("uvloop"), type(loop)
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+    finally:
+        loop.close()
