@@ -43,6 +43,13 @@ def load_vocabulary(rule_schema: Path) -> Vocabulary:
                        for field, name in VOCABULARIES.items()})
 
 
+@functools.lru_cache(maxsize=8)
+def vocabulary_in(schemas_dir: Path) -> Vocabulary:
+    """The vocabulary of a schemas directory's rule.schema.json, cached by the directory: the settings' own Path
+    object, whose hash is computed once (building and hashing the file's path cost more than the lookup)."""
+    return load_vocabulary(schemas_dir / "rule.schema.json")
+
+
 @dataclass(frozen=True)
 class IssueCoding:
     reason_for_service: str

@@ -101,6 +101,13 @@ def test_storage_survives_a_restart(tmp_path):
     assert service.override_reasons[0].code == "d7ecf885" and service.override_reasons[0].display is None
 
 
+def test_a_file_store_journals_like_the_audit_store(tmp_path):
+    store = SqlFeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2          # FULL: every commit is durable
+
+
 def test_a_broken_store_is_a_503_not_a_crash(client):
     class Broken:
         def save(self, *args):

@@ -118,3 +118,22 @@ def test_readers_never_raise_on_garbage():
         assert fhir.resources(value) == [] and fhir.codings(value) == [] and fhir.next_link(value) is None
     assert fhir.reference_key("https://ehr/fhir/Medication/1/_history/2") == ("Medication", "1")
     assert fhir.reference_key("#contained") is None and fhir.parse_date("2026-02-30") is None
+
+
+def test_the_index_resolves_what_was_added_first_whenever_it_is_looked_up():
+    index = fhir.ResourceIndex()
+    first, second = {"resourceType": "Medication", "id": "m", "n": 1}, {"resourceType": "Medication", "id": "m", "n": 2}
+    index.add(first, "urn:uuid:1")
+    index.add_bundle({"entry": [{"fullUrl": "urn:uuid:1", "resource": second}, {"resource": []}, "x"]})
+    assert index.resolve("Medication/m") is first and index.resolve({"reference": "urn:uuid:1"}) is first
+    third = {"resourceType": "Medication", "id": "t"}
+    index.add_any({"resourceType": "Bundle", "entry": [{"resource": third}]})     # added after a lookup
+    assert index.resolve("https://ehr/fhir/Medication/t") is third and list(index) == [first, third]
+    assert index.resolve("#c", container={"contained": [{"id": "c"}]}) == {"id": "c"}
+
+
+def test_copy_json_is_a_deep_copy():
+    value = {"a": [{"b": 1.5, "c": None}, "d"], "e": {"f": True}}
+    copied = fhir.copy_json(value)
+    assert copied == value and copied["a"] is not value["a"] and copied["a"][0] is not value["a"][0]
+    assert copied["e"] is not value["e"]

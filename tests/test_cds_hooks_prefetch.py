@@ -8,6 +8,7 @@ import logging
 import httpx
 import pytest
 
+from service.cds_hooks.models import OrderSignRequest, Resource
 from service.settings import Settings
 
 from .cds_hooks_support import (FhirStub, appointment, bundle, cards_by_rule, egfr, example, hook_request,
@@ -197,3 +198,16 @@ def test_neither_token_nor_patient_id_is_logged(evaluator, caplog):
     text = "\n".join(f"{r.getMessage()} {getattr(r, 'fields', '')} {r.args}" for r in caplog.records)
     assert caplog.records                                          # something was logged ...
     assert TOKEN not in text and PATIENT not in text and "oxycodone" not in text.lower()   # ... but none of this
+
+
+def test_prefetch_data_is_the_body_as_sent_and_equals_the_models_dump():
+    last = {"id": "l", "status": "active", "resourceType": "MedicationRequest"}     # resourceType last
+    prefetch = {"medicationRequests": bundle(oxycodone()), "patient": None, "last": last}
+    request = OrderSignRequest.model_validate(hook_request("order-sign", drafts=[ldn_draft()], prefetch=prefetch))
+    data = request.prefetch_data()
+    assert data == {k: (v.model_dump() if v is not None else None) for k, v in request.prefetch.items()}
+    assert data["medicationRequests"] is prefetch["medicationRequests"]              # read, not copied
+    assert list(data["last"]) == ["resourceType", "id", "status"]                   # the dump's key order
+    built = OrderSignRequest.model_validate(hook_request("order-sign", drafts=[ldn_draft()]))
+    built.prefetch = {"patient": Resource(resourceType="Patient", id="p")}           # built in Python: dumped
+    assert built.prefetch_data() == {"patient": {"resourceType": "Patient", "id": "p"}}

@@ -19,7 +19,7 @@ from ..fhir_detected_issue import BUNDLE_SCHEMA, FHIR_JSON, bundle
 from ..order_check_render import render
 from ..metrics import count_decision
 from ..order_checks import OrderCheckRequest, plan
-from ..order_coding import load_vocabulary
+from ..order_coding import vocabulary_in
 from .common import evaluator, problems, record_decision
 from .order_check_models import OrderCheckResponse
 
@@ -51,8 +51,8 @@ async def create_order_check(body: OrderCheckRequest, request: Request,
     order_plan = plan(body, ev.kb.terminology)
     decision = ev.evaluate(order_plan.context)
     count_decision(decision)
-    vocabulary = load_vocabulary(request.app.state.settings.schemas_dir / "rule.schema.json")
-    answer = render(str(uuid.uuid4()), order_plan, decision, ev.kb.rules, body.order, vocabulary)
+    answer = render(str(uuid.uuid4()), order_plan, decision, ev.kb.rules, body.order,
+                    vocabulary_in(request.app.state.settings.schemas_dir))
     record_decision(request, decision, id=answer.order_check_id, channel="order-check", started=started,
                     outcome=answer.verdict, detail={"order_category": order_plan.category})
     if _wants_fhir(format_, request.headers.get("accept")):

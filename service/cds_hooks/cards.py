@@ -17,7 +17,6 @@ not-evaluated list); nothing here decides clinical questions again.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import uuid
@@ -108,7 +107,7 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
     quirks repaired), or None when it cannot be one (another resource type, no medication)."""
     if resource.get("resourceType") != "MedicationRequest" or not fhir.text(resource.get("id")):
         return None
-    r = copy.deepcopy(resource)
+    r = fhir.copy_json(resource)
     if not isinstance(r.get("medicationCodeableConcept"), dict) and not isinstance(r.get("medicationReference"),
                                                                                    dict):
         return None

@@ -15,8 +15,8 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr,
-                      model_validator)
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ModelWrapValidatorHandler,
+                      PrivateAttr, SecretStr, model_validator)
 
 # FHIR id characters (R4 caps the length at 64; EHR ids run longer, so the cap here is lenient). The id is put
 # into FHIR search URLs, so "/", "?" and "&" must never get through.
@@ -111,8 +111,35 @@ class HookRequestBase(Lenient):
         None, description=f"Accepted and ignored, except `{INCLUDE_INFO_EXTENSION}`: true, which asks for "
                           "info-level cards too.")
 
+    # The prefetch as parsed from the request body, once validated: read as it is (prefetch_data), since dumping
+    # the models back to dicts cost ~0.2 ms per call (57 resources) and produced the same data.
+    _prefetch_input: dict[str, Any] | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_prefetch_input(cls, data: Any, handler: ModelWrapValidatorHandler["HookRequestBase"]) -> Any:
+        request = handler(data)
+        if isinstance(request, HookRequestBase) and isinstance(data, dict) and isinstance(data.get("prefetch"), dict):
+            request._prefetch_input = data["prefetch"]
+        return request
+
     def wants_info_cards(self) -> bool:
         return bool(self.extension) and self.extension.get(INCLUDE_INFO_EXTENSION) is True
+
+    def prefetch_data(self) -> dict[str, dict[str, Any] | None]:
+        """Prefetch key -> the resource as plain JSON data (None: no data), equal to the model's `model_dump()`
+        (resourceType first). Shared with the request body, so read-only: the mapping copies what it changes."""
+        given = self._prefetch_input or {}
+        out: dict[str, dict[str, Any] | None] = {}
+        for key, resource in (self.prefetch or {}).items():
+            raw = given.get(key)
+            if resource is None:
+                out[key] = None
+            elif isinstance(raw, dict) and raw.get("resourceType") == resource.resourceType:
+                out[key] = raw if next(iter(raw)) == "resourceType" else {"resourceType": resource.resourceType, **raw}
+            else:                                   # built in Python, not parsed from a body
+                out[key] = resource.model_dump()
+        return out
 
 
 class OrderSelectRequest(HookRequestBase):

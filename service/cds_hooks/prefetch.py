@@ -177,10 +177,12 @@ def interpret(value: Any) -> tuple[str, list[dict[str, Any]]]:
     if fhir.resource_type(value) == "OperationOutcome":
         return "error", []
     if fhir.resource_type(value) == "Bundle":
-        found = fhir.resources(value)
-        if any(fhir.is_outcome_with_error(r) for r in found):
-            return "error", []
-        found = [r for r in found if fhir.resource_type(r) != "OperationOutcome"]
+        found = []
+        for r in fhir.resources(value):
+            if fhir.is_outcome_with_error(r):
+                return "error", []
+            if fhir.resource_type(r) != "OperationOutcome":
+                found.append(r)
         return ("incomplete" if fhir.next_link(value) else "ok"), found
     return "ok", [value] if isinstance(value, dict) else []
 
@@ -189,8 +191,8 @@ class Gatherer:
     def __init__(self, request: HookRequestBase, service: ServiceDefinition, index: fhir.ResourceIndex,
                  client: FhirClient | None):
         self.request, self.service, self.index, self.client = request, service, index, client
-        self.prefetch: dict[str, Any] = {k: (v.model_dump() if v is not None else None)
-                                         for k, v in (request.prefetch or {}).items()}
+        self.prefetch: dict[str, Any] = request.prefetch_data()
+        self._as_sent: set[str] = set()            # keys whose prefetch value was usable as sent (not fetched)
         for value in self.prefetch.values():
             self.index.add_any(value)
 
@@ -216,6 +218,7 @@ class Gatherer:
             value = self.prefetch[key]
             status, found = interpret(value)
             if status == "ok":
+                self._as_sent.add(key)
                 return found, None
             if status == "incomplete" and self.client is not None:
                 pages = await self._pages(value, key)
@@ -239,12 +242,15 @@ class Gatherer:
 
     async def gather(self, required: frozenset[str], optional: frozenset[str]) -> Gathered:
         wanted = [k for k in self.service.prefetch_keys if k in required | optional]
-        results = await asyncio.gather(*(self._key(k) for k in wanted))
+        if self.client is None:     # nothing to fetch: one task per key would only add the event loop's overhead
+            results = [await self._key(k) for k in wanted]
+        else:
+            results = await asyncio.gather(*(self._key(k) for k in wanted))
         out = Gathered()
         missing: dict[str, str] = {}
         for key, (found, why) in zip(wanted, results):
             out.record[key] = found
-            if found is not None and (key not in self.prefetch or interpret(self.prefetch[key])[0] != "ok"):
+            if found is not None and key not in self._as_sent:
                 out.fetched.append(key)
             if found is None and key in required:
                 missing[key] = f"was {why}" if why == "absent" else f"held {why}"
