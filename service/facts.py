@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from .context import LdnOrder, Medication, PatientContext
 from .knowledge.terminology import Recognition, Terminology
@@ -32,16 +32,16 @@ class Facts:
 
     def lookup(self, path: str) -> Any:
         """Value of a dotted fact path, or None when absent."""
-        node: Any = self.fact
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return None
-            node = node[part]
-        return node
+        return walk(self.fact, path.split("."))
 
 
-def _recognise(terminology: Terminology, med: Medication) -> Recognition:
-    return terminology.recognise(med.name, tuple((c.system, c.code) for c in med.codes), med.dose_mg)
+def walk(node: Any, keys: Sequence[str]) -> Any:
+    """The value under `keys` in nested dicts, or None when absent."""
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
 
 
 def _med_evidence(med: Medication, rec: Recognition) -> dict[str, Any]:
@@ -54,9 +54,9 @@ def _med_evidence(med: Medication, rec: Recognition) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def _ldn_from_medications(meds: list[tuple[Medication, Recognition]]) -> tuple[LdnOrder, Medication] | None:
-    """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements)."""
-    ldn = [(m, r) for m, r in meds if r.kind == "naltrexone" and r.naltrexone_form == "ldn"]
+def _ldn_from_medications(ldn: list[tuple[Medication, Recognition]]) -> tuple[LdnOrder, Medication] | None:
+    """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements).
+    `ldn`: the list's LDN entries, in list order."""
     if not ldn:
         return None
     med, rec = next(((m, r) for m, r in ldn if m.status in CURRENT), ldn[0])
@@ -70,17 +70,29 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
     inputs: set[str] = set()
     unrecognized: list[dict[str, Any]] = []
 
-    meds = [(m, _recognise(terminology, m)) for m in ctx.medications or ()]
+    ldn_meds: list[tuple[Medication, Recognition]] = []
     if ctx.medications is not None:
         inputs.add("medications")
-        opioids = [(m, r) for m, r in meds if r.kind == "opioid" and m.status in CURRENT]
-        others = [(m, r) for m, r in meds if r.kind == "naltrexone" and r.naltrexone_form != "ldn"
-                  and m.status in CURRENT]
-        for i, (m, r) in enumerate(meds):
-            if r.kind == "unrecognized":
+        # One pass: medication lists run to dozens of entries, nearly all of them neither opioid nor naltrexone.
+        recognise = terminology.recognise_pairs
+        opioids: list[tuple[Medication, Recognition]] = []
+        others: list[tuple[Medication, Recognition]] = []
+        for i, m in enumerate(ctx.medications):
+            codes = m.codes
+            r = recognise(m.name, tuple([(c.system, c.code) for c in codes]) if codes else (), m.dose_mg)
+            kind = r.kind
+            if kind == "unrecognized":
                 unrecognized.append({"index": i, "name": m.name,
-                                     "codes": [c.model_dump() for c in m.codes]})
-        fact["medications"] = {"known": True, "count": len(meds), "current_opioid_count": len(opioids),
+                                     "codes": [c.model_dump() for c in codes] if codes else []})
+            elif kind == "opioid":
+                if m.status in CURRENT:
+                    opioids.append((m, r))
+            elif kind == "naltrexone":
+                if r.naltrexone_form == "ldn":
+                    ldn_meds.append((m, r))
+                elif m.status in CURRENT:
+                    others.append((m, r))
+        fact["medications"] = {"known": True, "count": len(ctx.medications), "current_opioid_count": len(opioids),
                                "current_other_naltrexone_count": len(others),
                                "unrecognized_count": len(unrecognized)}
         evidence["current_opioids"] = [_med_evidence(m, r) for m, r in opioids]
@@ -88,7 +100,7 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
 
     order, origin = ctx.ldn, "ldn"
     if order is None:
-        derived = _ldn_from_medications(meds)
+        derived = _ldn_from_medications(ldn_meds)
         if derived is not None:
             order, origin = derived[0], "medications"
     if order is not None:
@@ -105,7 +117,7 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
             inputs.add("ldn.previous_dose_mg")
             ldn["previous_dose_mg"] = _q(order.previous_dose_mg)
             if order.dose_mg is not None:
-                ldn["dose_increase_mg"] = _q(_q(order.dose_mg) - _q(order.previous_dose_mg))
+                ldn["dose_increase_mg"] = _q(ldn["dose_mg"] - ldn["previous_dose_mg"])
         if order.start_date is not None:
             ldn["days_since_start"] = (as_of - order.start_date).days
         if order.last_dose_change is not None:

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
 
 _PLACEHOLDER = re.compile(r"\{\s*([a-z_][a-z0-9_.]*)(?:\s*([+-])\s*([a-z_][a-z0-9_.]*|\d+)\s+days)?\s*\}")
+
+S = TypeVar("S")
+Getter = Callable[[S], Any]
+
+
+@dataclass(frozen=True)
+class Known:
+    """A placeholder's value known when the template is compiled (a rule parameter): written into the text once."""
+    value: Any
 
 
 def placeholders(text: str) -> list[tuple[str, str | None]]:
@@ -18,6 +28,8 @@ def placeholders(text: str) -> list[tuple[str, str | None]]:
 
 
 def _fmt(value: Any) -> str:
+    if type(value) is str:                    # the common case, first: str(value) would return it unchanged
+        return value
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, bool):
@@ -27,25 +39,96 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _getter(bound: Getter[S] | Known) -> Getter[S]:
+    """A Known value as a getter, for the date arithmetic that takes either."""
+    if isinstance(bound, Known):
+        value = bound.value
+        return lambda scope: value
+    return bound
+
+
+def _slot(m: re.Match[str], bind: Callable[[str], Getter[S] | Known]) -> Callable[[S], str] | str:
+    """One placeholder with its paths bound: `scope -> text`, or the text itself when it is known at compile time.
+    Unknown values render as 'unknown'."""
+    bound, sign, offset = bind(m.group(1)), m.group(2), m.group(3)
+    if not sign:
+        if isinstance(bound, Known):
+            return "unknown" if bound.value is None else _fmt(bound.value)
+        return lambda scope: "unknown" if (value := bound(scope)) is None else _fmt(value)
+    get = _getter(bound)
+    days = Known(int(offset)) if offset.isdigit() else bind(offset)
+    if isinstance(days, Known) and days.value is not None:
+        # The common case, a fixed number of days (a rule parameter): the timedelta made once. One that cannot be
+        # made fails per render below, as it always did.
+        try:
+            delta = dt.timedelta(days=int(days.value) if sign == "+" else -int(days.value))
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            return lambda scope: "unknown" if (value := get(scope)) is None else \
+                (dt.date.fromisoformat(str(value)) + delta).isoformat()
+    get_days = _getter(days)
+
+    def shifted(scope: S) -> str:
+        value = get(scope)
+        if value is None:
+            return "unknown"
+        n = get_days(scope)
+        if n is None:
+            return "unknown"
+        day, delta = dt.date.fromisoformat(str(value)), dt.timedelta(days=int(n))
+        return (day - delta if sign == "-" else day + delta).isoformat()
+    return shifted
+
+
+def _settled(text: str) -> bool:
+    """Folding whitespace cannot change this text, wherever it stands: not empty, and no whitespace but single inner
+    spaces (every whitespace character except the space is unprintable)."""
+    return text != "" and text.isprintable() and text[0] != " " and text[-1] != " " and "  " not in text
+
+
+def _fold_literal(text: str, first: bool, last: bool) -> str:
+    """A literal as it reads in the folded text when its neighbours are settled values: each whitespace run one
+    space, none at the very start or end of the template."""
+    inner = " ".join(text.split())
+    if not inner:
+        return "" if first or last or not text else " "
+    lead = " " if text[0].isspace() and not first else ""
+    trail = " " if text[-1].isspace() and not last else ""
+    return lead + inner + trail
+
+
+def compile(text: str, bind: Callable[[str], Getter[S] | Known]) -> Callable[[S], str]:
+    """The template prepared once, at load. `bind(path)` gives each placeholder's getter, called per render with
+    the caller's scope, or its Known value. The text is the same as a regex substitution followed by a whitespace
+    fold: filled in place and folded, or, when every filled value is settled (almost always), filled into the
+    literals folded at load. A template with nothing left to fill is folded once."""
+    literals = _PLACEHOLDER.split(text)[::4]        # the text around the placeholders (split adds 3 groups each)
+    # Known values joined to the literals around them: `parts` alternates literal (str) and slot, str at both ends.
+    parts: list[Any] = [literals[0]]
+    for m, literal in zip(_PLACEHOLDER.finditer(text), literals[1:]):
+        for piece in (_slot(m, bind), literal):
+            if isinstance(piece, str) and isinstance(parts[-1], str):
+                parts[-1] += piece
+            else:
+                parts.append(piece)
+    if len(parts) == 1:
+        folded = " ".join(parts[0].split())
+        return lambda scope: folded
+    slots, texts = parts[1::2], parts[::2]
+    n = len(texts)
+    raw = "%s".join(t.replace("%", "%%") for t in texts)
+    settled = "%s".join(_fold_literal(t, i == 0, i == n - 1).replace("%", "%%") for i, t in enumerate(texts))
+
+    def render_(scope: S) -> str:
+        values = tuple([slot(scope) for slot in slots])
+        for value in values:
+            if not _settled(value):
+                return " ".join((raw % values).split())
+        return settled % values
+    return render_
+
+
 def render(text: str, lookup: Callable[[str], Any]) -> str:
     """Fill the placeholders; `lookup(path)` returns the value or None. Unknown values render as 'unknown'."""
-    def fill(m: re.Match[str]) -> str:
-        value = lookup(m.group(1))
-        if m.group(2) and value is not None:
-            offset = int(m.group(3)) if m.group(3).isdigit() else lookup(m.group(3))
-            if offset is None:
-                return "unknown"
-            day = dt.date.fromisoformat(str(value))
-            delta = dt.timedelta(days=int(offset))
-            value = (day - delta if m.group(2) == "-" else day + delta).isoformat()
-        return "unknown" if value is None else _fmt(value)
-    return " ".join(_PLACEHOLDER.sub(fill, text).split())
-
-
-def compile(text: str) -> Callable[[Callable[[str], Any]], str]:
-    """render(text, ·) prepared once, at load: a template without placeholders is folded once and returned as is
-    (the same string render would give); one with placeholders is rendered per call, exactly as render does."""
-    if _PLACEHOLDER.search(text) is None:
-        folded = " ".join(text.split())
-        return lambda lookup: folded
-    return lambda lookup: render(text, lookup)
+    return compile(text, lambda path: lambda scope: lookup(path))(None)
