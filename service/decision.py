@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .context import PatientContext
-from .engine import DurableEngine, rule_name
+from .engine import DurableEngine, encode_fact, rule_name
 from .facts import Facts, derive_facts, walk
 from .knowledge import templates
 from .knowledge.base import KnowledgeBase
@@ -22,9 +22,8 @@ from .knowledge.rules import SEVERITY_RANK, Citation, Escalation, Rule
 
 _ADVISORY_NS = uuid.UUID("6c1f4f2e-52a8-4d0e-9d0b-2f4c3e1b7a10")
 _ADVISORY_NS_BYTES = _ADVISORY_NS.bytes
-# json.dumps(..., sort_keys=True[, default=str]), the encoder built once rather than per call. No circular-reference
+# json.dumps(..., sort_keys=True, default=str), the encoder built once rather than per call. No circular-reference
 # check: derive_facts builds trees (the check only turns a cycle into ValueError; the text is the same without it).
-_FACT_JSON = json.JSONEncoder(sort_keys=True, check_circular=False)
 _EVIDENCE_JSON = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
 SUMMARY_MAX = 139
 
@@ -159,10 +158,11 @@ class Evaluator:
     def evaluate(self, ctx: PatientContext, today: dt.date | None = None) -> Decision:
         as_of = ctx.as_of or today or dt.datetime.now(dt.timezone.utc).date()
         facts = derive_facts(ctx, self.kb.terminology, as_of)
-        fired = self.engine.evaluate(facts.fact)
-        # The advisory ids hash the whole fact and evidence: only worth serialising when a rule fired (the catch-all
-        # never appears in `fired`).
-        fact_key = (_FACT_JSON.encode(facts.fact) + _EVIDENCE_JSON.encode(facts.evidence)).encode() if fired else b""
+        fact_json = encode_fact(facts.fact)
+        fired = self.engine.evaluate_encoded(fact_json)
+        # The advisory ids hash the whole fact (the text the engine read) and the evidence: the evidence only worth
+        # serialising when a rule fired (the catch-all never appears in `fired`).
+        fact_key = (fact_json + _EVIDENCE_JSON.encode(facts.evidence)).encode() if fired else b""
         advisories: list[Advisory] = []
         not_evaluated: list[NotEvaluated] = []
         inputs = facts.inputs

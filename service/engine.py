@@ -49,6 +49,19 @@ def _check_numbers(node: Any) -> None:
         raise EngineError(f"number {node!r} cannot be passed to durable-rules (plain decimals only)")
 
 
+# Facts as durable-rules reads them and as advisory ids hash them (service/decision.py): one encoding serves both.
+# Sorted keys, so the text is a function of the fact alone; no circular-reference check (facts are trees).
+_FACT_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, check_circular=False)
+
+
+def encode_fact(fact: dict[str, Any]) -> str:
+    """The fact as JSON text for `evaluate_encoded`. Refuses what durable-rules would misread (see the module notes)."""
+    _check_numbers(fact)
+    if "t" in fact or "sid" in fact:
+        raise EngineError("a fact may not carry the engine's own keys 't' or 'sid'")
+    return _FACT_JSON.encode(fact)
+
+
 def rule_name(rule_id: str, escalation: int | None = None) -> str:
     return rule_id if escalation is None else f"{rule_id}#{escalation}"
 
@@ -95,10 +108,14 @@ class DurableEngine:
         self._sids = itertools.count()   # a sid only has to be new to this ruleset: never reused, always deleted
 
     def evaluate(self, fact: dict[str, Any]) -> frozenset[str]:
-        _check_numbers(fact)
+        return self.evaluate_encoded(encode_fact(fact))
+
+    def evaluate_encoded(self, fact_json: str) -> frozenset[str]:
+        """`fact_json`: encode_fact's text of the fact (a JSON object)."""
         with self._lock:
             sid = str(next(self._sids))
-            text = json.dumps(dict(fact, t=FACT_TYPE, sid=sid), ensure_ascii=False)
+            # The fact's own text with the type and the session id appended (encode_fact keeps both keys out).
+            text = f'{fact_json[:-1]}{", " if len(fact_json) > 2 else ""}"t": "{FACT_TYPE}", "sid": "{sid}"}}'
             try:
                 return self._run(sid, text)
             except durable.error as exc:

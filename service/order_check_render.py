@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .api.models import CitationOut, NotEvaluatedOut
+from .api.models import AdvisoryOut, NotEvaluatedOut
 from .api.order_check_models import OrderCheckResponse, Verdict
 from .decision import Advisory, Decision
 from .facts import Facts
@@ -69,9 +69,7 @@ def issue(a: Advisory, vocabulary: Vocabulary) -> dict[str, Any]:
     """An OrderIssueOut as plain data: the response is validated once, as a whole (see render)."""
     codes = resolve(a.coding, a.severity, a.evidence)
     return {
-        "id": a.id, "rule_id": a.rule_id, "rule_version": a.rule_version, "severity": a.severity, "title": a.title,
-        "summary": a.summary, "detail": a.detail, "action": a.action, "evidence": a.evidence,
-        "citations": [CitationOut.of(c) for c in a.citations],
+        **AdvisoryOut.data(a),
         "dur": {
             "reason_for_service": codes.reason_for_service,
             "reason_for_service_display": vocabulary.display("ncpdp_reason_for_service", codes.reason_for_service),

@@ -171,3 +171,35 @@ def test_body_over_the_limit_is_413(client, app):
 def test_unknown_route_is_problem_json(client):
     r = client.get("/v1/nothing-here")
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_the_response_is_the_models_json_for_every_rule_case(evaluator):
+    """The endpoint sends EvaluationResponse.data without building the model: the bytes must be the model's JSON."""
+    from pydantic_core import to_json
+
+    from service.api.models import EvaluationResponse
+    from service.context import PatientContext
+
+    from .conftest import FIXED_TODAY
+    from .test_rule_cases import CASES
+    extra = {"medications": [{"name": "Ünknown tincture “x”", "status": "active", "codes": [{"system": "ndc",
+                                                                                              "code": "0000-1"}]},
+                             {"codes": [{"system": "rxnorm", "code": "999999999"}]}]}
+    bodies = [case["context"] for _, _, case in CASES] + [extra]
+    advisories = 0
+    for body in bodies:
+        decision = evaluator.evaluate(PatientContext.model_validate(body), FIXED_TODAY)
+        advisories += len(decision.advisories)
+        model = EvaluationResponse.of("e-1", decision)
+        assert to_json(EvaluationResponse.data("e-1", decision)) == model.model_dump_json().encode()
+    assert advisories > len(CASES) // 2                     # the cases do fire: advisories were compared
+
+
+def test_the_endpoint_sends_a_valid_evaluation_response(client):
+    from service.api.models import EvaluationResponse
+    body = {"as_of": "2026-03-01", "ldn": {"status": "active", "dose_mg": 4.5}, "medications": [OXY, {"name": "zz"}]}
+    r = post(client, body)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    parsed = EvaluationResponse.model_validate_json(r.content)
+    assert parsed.advisories and parsed.unrecognized_medications[0].name == "zz"
+    assert parsed.model_dump_json().encode() == r.content

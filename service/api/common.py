@@ -14,9 +14,15 @@ from ..telemetry import request_id_var
 from ..problems import PROBLEM_JSON, Problem
 
 
+def evaluator_of(request: Request) -> Evaluator:
+    """This process's evaluator. The hot endpoints call this rather than depend on `evaluator`: FastAPI spends
+    ~40 us resolving a dependency, on a request whose own work is a few hundred."""
+    return request.app.state.evaluator
+
+
 async def evaluator(request: Request) -> Evaluator:
     # async: an attribute read needs no trip through the thread pool.
-    return request.app.state.evaluator
+    return evaluator_of(request)
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -47,11 +47,12 @@ class AdvisoryOut(Out):
     evidence: dict[str, Any] = Field(description="The inputs that triggered the rule, as understood.")
     citations: list[CitationOut] = Field(min_length=1)
 
-    @classmethod
-    def of(cls, a: Advisory) -> "AdvisoryOut":
-        return cls(id=a.id, rule_id=a.rule_id, rule_version=a.rule_version, severity=a.severity, title=a.title,
-                   summary=a.summary, detail=a.detail, action=a.action, evidence=a.evidence,
-                   citations=[CitationOut.of(c) for c in a.citations])
+    @staticmethod
+    def data(a: Advisory) -> dict[str, Any]:
+        """This model as plain data, fields in the model's order (order-check issues extend it)."""
+        return {"id": a.id, "rule_id": a.rule_id, "rule_version": a.rule_version, "severity": a.severity,
+                "title": a.title, "summary": a.summary, "detail": a.detail, "action": a.action,
+                "evidence": a.evidence, "citations": [CitationOut.of(c) for c in a.citations]}
 
 
 class NotEvaluatedOut(Out):
@@ -63,8 +64,12 @@ class NotEvaluatedOut(Out):
 
     @classmethod
     def of(cls, n: NotEvaluated) -> "NotEvaluatedOut":
-        return cls(rule_id=n.rule_id, rule_version=n.rule_version, severity=n.severity, missing=list(n.missing),
-                   reason=n.reason)
+        return cls.model_validate(cls.data(n))
+
+    @staticmethod
+    def data(n: NotEvaluated) -> dict[str, Any]:
+        return {"rule_id": n.rule_id, "rule_version": n.rule_version, "severity": n.severity,
+                "missing": list(n.missing), "reason": n.reason}
 
 
 class UnrecognizedMedication(Out):
@@ -83,10 +88,16 @@ class EvaluationResponse(Out):
 
     @classmethod
     def of(cls, evaluation_id: str, d: Decision) -> "EvaluationResponse":
-        return cls(evaluation_id=evaluation_id, as_of=d.as_of, knowledge_version=d.knowledge_version,
-                   advisories=[AdvisoryOut.of(a) for a in d.advisories],
-                   not_evaluated=[NotEvaluatedOut.of(n) for n in d.not_evaluated],
-                   unrecognized_medications=[UnrecognizedMedication(**u) for u in d.facts.unrecognized])
+        return cls.model_validate(cls.data(evaluation_id, d))
+
+    @staticmethod
+    def data(evaluation_id: str, d: Decision) -> dict[str, Any]:
+        """This model as plain data, fields in the model's order: `to_json` of it is the model's JSON (tested), so
+        the endpoint sends it without building the models (a fifth of a request's own time)."""
+        return {"evaluation_id": evaluation_id, "as_of": d.as_of, "knowledge_version": d.knowledge_version,
+                "advisories": [AdvisoryOut.data(a) for a in d.advisories],
+                "not_evaluated": [NotEvaluatedOut.data(n) for n in d.not_evaluated],
+                "unrecognized_medications": d.facts.unrecognized}
 
 
 class RuleSummary(Out):

@@ -14,13 +14,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..auth import Principal, require
-from ..decision import Evaluator
 from ..fhir_detected_issue import BUNDLE_SCHEMA, FHIR_JSON, bundle
 from ..order_check_render import render
 from ..metrics import count_decision
 from ..order_checks import OrderCheckRequest, plan
 from ..order_coding import vocabulary_in
-from .common import evaluator, problems, record_decision
+from .common import evaluator_of, problems, record_decision
 from .order_check_models import OrderCheckResponse
 
 router = APIRouter(prefix="/v1", tags=["order checks"])
@@ -43,11 +42,11 @@ async def create_order_check(body: OrderCheckRequest, request: Request,
                        format_: Literal["json", "fhir"] | None = Query(
                            None, alias="format", description="fhir: answer with a FHIR R4 Bundle of DetectedIssue "
                                                              "(as does Accept: application/fhir+json). Default json."),
-                       ev: Evaluator = Depends(evaluator),
                        principal: Principal = Depends(require("order-check"))):
     # async, evaluating inline: the evaluation is CPU-bound (no I/O) and the engine serialises evaluations with its
     # own lock, so the thread pool bought no parallelism under the GIL, only ~1 ms of hops per request.
     started = time.perf_counter()
+    ev = evaluator_of(request)
     order_plan = plan(body, ev.kb.terminology)
     decision = ev.evaluate(order_plan.context)
     count_decision(decision)
