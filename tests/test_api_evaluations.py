@@ -5,13 +5,18 @@ import copy
 
 import pytest
 
+from service.api.models import EvaluationResponse
 from service.knowledge.sources import fold_whitespace
 
 OXY = {"name": "Oxycodone HCl 5 mg tablet", "status": "active"}
 
 
 def post(client, body):
-    return client.post("/v1/evaluations", json=body)
+    r = client.post("/v1/evaluations", json=body)
+    if r.status_code == 200:
+        # The answer is sent as plain data, not through the model: it must be the model's own JSON.
+        assert EvaluationResponse.model_validate_json(r.content).model_dump_json().encode() == r.content
+    return r
 
 
 def test_opioid_and_surgery_example(client, kb):
@@ -177,7 +182,6 @@ def test_the_response_is_the_models_json_for_every_rule_case(evaluator):
     """The endpoint sends EvaluationResponse.data without building the model: the bytes must be the model's JSON."""
     from pydantic_core import to_json
 
-    from service.api.models import EvaluationResponse
     from service.context import PatientContext
 
     from .conftest import FIXED_TODAY
@@ -196,7 +200,6 @@ def test_the_response_is_the_models_json_for_every_rule_case(evaluator):
 
 
 def test_the_endpoint_sends_a_valid_evaluation_response(client):
-    from service.api.models import EvaluationResponse
     body = {"as_of": "2026-03-01", "ldn": {"status": "active", "dose_mg": 4.5}, "medications": [OXY, {"name": "zz"}]}
     r = post(client, body)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"

@@ -14,6 +14,7 @@ from fhir.resources.R4B.detectedissue import DetectedIssue
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from service.app import create_app
+from service.api.order_check_models import OrderCheckResponse
 from service.auth import hash_key
 from service.knowledge.base import load_knowledge
 from service.knowledge.errors import KnowledgeError
@@ -40,6 +41,9 @@ def check(client, order, profile=FULL_PROFILE, **params):
         body["profile"] = profile
     r = client.post("/v1/order-checks", json=body, params=params)
     assert r.status_code == 200, r.text
+    if r.headers["content-type"] == "application/json":
+        # The JSON answer is sent as plain data, not through the model: it must be the model's own JSON.
+        assert OrderCheckResponse.model_validate_json(r.content).model_dump_json().encode() == r.content
     return r.json()
 
 
