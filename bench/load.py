@@ -201,7 +201,8 @@ class Server:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "uvicorn", self.app, "--host", HOST, "--port", str(self.port),
-               "--workers", str(self.workers), "--log-level", "warning", "--no-access-log"]
+               "--workers", str(self.workers), "--log-level", "warning", "--no-access-log",
+               "--loop", "uvloop", "--http", "httptools"]          # as service.serve runs it (uvicorn_config)
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         log.close()
