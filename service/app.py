@@ -8,15 +8,18 @@ from typing import Any, AsyncIterator
 
 import yaml
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
 
 from . import problems
 from .api import audit_read, catalogue, evaluations, health, order_checks
 from .audit.runtime import Auditor
-from .auth import Authenticator
+from .auth import SECURITY_SCHEMES, Authenticator, requires_credentials
 from .body_limit import BodyLimitMiddleware
 from .cds_hooks import api as cds_hooks
 from .decision import Evaluator
@@ -39,6 +42,7 @@ def generated_openapi(app: FastAPI) -> dict[str, Any]:
     Every error response is RFC 9457 problem+json: FastAPI's default 422 schema (HTTPValidationError) is
     replaced, since our handler never sends that shape."""
     doc = get_openapi(title=TITLE, version=API_VERSION, description=DESCRIPTION, routes=app.routes)
+    _declare_credentials(doc, app)
     problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     for path_item in doc.get("paths", {}).values():
         for operation in path_item.values():
@@ -52,6 +56,27 @@ def generated_openapi(app: FastAPI) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return doc
+
+
+def _depends_on_require(dependant: Dependant) -> bool:
+    return any(requires_credentials(d.call) or _depends_on_require(d) for d in dependant.dependencies)
+
+
+def _declare_credentials(doc: dict[str, Any], app: FastAPI) -> None:
+    """The API key and bearer schemes on every operation whose route depends on auth.require(), as FastAPI declares
+    security sub-dependencies (require() reads the credentials without them: see auth.SECURITY_SCHEMES)."""
+    schemes = {name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+               for name, scheme in SECURITY_SCHEMES.items()}
+    declared = False
+    for route in iter_route_contexts(app.routes):           # as get_openapi walks them (routers included)
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema \
+                and _depends_on_require(route.dependant):
+            for method in route.methods:
+                operation = doc["paths"][route.path_format][method.lower()]
+                operation.setdefault("security", []).extend({name: []} for name in schemes)
+                declared = True
+    if declared:
+        doc.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
 
 
 def load_contract(path: Path = CONTRACT) -> dict[str, Any]:
