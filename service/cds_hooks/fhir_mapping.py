@@ -236,9 +236,13 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
     if name is None and not found:
         return None
     pairs = tuple((c.system, c.code) for c in found)
-    strength = terminology.recognise(name, pairs).strength_mg
-    dose = daily_dose_mg(resource, strength)
-    recognition = terminology.recognise(name, pairs, dose)
+    recognition = terminology.recognise(name, pairs)
+    dose = None
+    if recognition.kind == "naltrexone":
+        # The daily dose is read for naltrexone only: it is what tells LDN from the standard strengths, and no rule
+        # reads another medication's dose (a quarter of the mapping's time on a 45-medication record).
+        dose = daily_dose_mg(resource, recognition.strength_mg)
+        recognition = terminology.recognise(name, pairs, dose)
     medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
     return MedicationItem(resource, medication, recognition, draft, selected,
                           administration_time(resource, terminology) if timing else None)
