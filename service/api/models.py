@@ -62,10 +62,6 @@ class NotEvaluatedOut(Out):
     missing: list[str] = Field(description="Inputs (rules/knowledge.yaml) that were not provided.")
     reason: str
 
-    @classmethod
-    def of(cls, n: NotEvaluated) -> "NotEvaluatedOut":
-        return cls.model_validate(cls.data(n))
-
     @staticmethod
     def data(n: NotEvaluated) -> dict[str, Any]:
         return {"rule_id": n.rule_id, "rule_version": n.rule_version, "severity": n.severity,
@@ -85,10 +81,6 @@ class EvaluationResponse(Out):
     advisories: list[AdvisoryOut]
     not_evaluated: list[NotEvaluatedOut]
     unrecognized_medications: list[UnrecognizedMedication]
-
-    @classmethod
-    def of(cls, evaluation_id: str, d: Decision) -> "EvaluationResponse":
-        return cls.model_validate(cls.data(evaluation_id, d))
 
     @staticmethod
     def data(evaluation_id: str, d: Decision) -> dict[str, Any]:

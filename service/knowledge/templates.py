@@ -81,28 +81,10 @@ def _slot(m: re.Match[str], bind: Callable[[str], Getter[S] | Known]) -> Callabl
     return shifted
 
 
-def _settled(text: str) -> bool:
-    """Folding whitespace cannot change this text, wherever it stands: not empty, and no whitespace but single inner
-    spaces (every whitespace character except the space is unprintable)."""
-    return text != "" and text.isprintable() and text[0] != " " and text[-1] != " " and "  " not in text
-
-
-def _fold_literal(text: str, first: bool, last: bool) -> str:
-    """A literal as it reads in the folded text when its neighbours are settled values: each whitespace run one
-    space, none at the very start or end of the template."""
-    inner = " ".join(text.split())
-    if not inner:
-        return "" if first or last or not text else " "
-    lead = " " if text[0].isspace() and not first else ""
-    trail = " " if text[-1].isspace() and not last else ""
-    return lead + inner + trail
-
-
 def compile(text: str, bind: Callable[[str], Getter[S] | Known]) -> Callable[[S], str]:
     """The template prepared once, at load. `bind(path)` gives each placeholder's getter, called per render with
-    the caller's scope, or its Known value. The text is the same as a regex substitution followed by a whitespace
-    fold: filled in place and folded, or, when every filled value is settled (almost always), filled into the
-    literals folded at load. A template with nothing left to fill is folded once."""
+    the caller's scope, or its Known value, written into the text now. Renders as the regex substitution followed by
+    the whitespace fold; a template with nothing left to fill is folded once."""
     literals = _PLACEHOLDER.split(text)[::4]        # the text around the placeholders (split adds 3 groups each)
     # Known values joined to the literals around them: `parts` alternates literal (str) and slot, str at both ends.
     parts: list[Any] = [literals[0]]
@@ -115,17 +97,11 @@ def compile(text: str, bind: Callable[[str], Getter[S] | Known]) -> Callable[[S]
     if len(parts) == 1:
         folded = " ".join(parts[0].split())
         return lambda scope: folded
-    slots, texts = parts[1::2], parts[::2]
-    n = len(texts)
-    raw = "%s".join(t.replace("%", "%%") for t in texts)
-    settled = "%s".join(_fold_literal(t, i == 0, i == n - 1).replace("%", "%%") for i, t in enumerate(texts))
+    slots = parts[1::2]
+    raw = "%s".join(t.replace("%", "%%") for t in parts[::2])
 
     def render_(scope: S) -> str:
-        values = tuple([slot(scope) for slot in slots])
-        for value in values:
-            if not _settled(value):
-                return " ".join((raw % values).split())
-        return settled % values
+        return " ".join((raw % tuple([slot(scope) for slot in slots])).split())
     return render_
 
 
