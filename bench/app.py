@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from service.app import create_app
-from service.context import PatientContext
+from service.core.context import PatientContext
 
 BASELINE_PREFIX = "/bench/baseline"
 router = APIRouter(prefix=BASELINE_PREFIX, include_in_schema=False)
@@ -32,7 +32,7 @@ async def baseline_evaluations(body: PatientContext) -> Any:
 AVAILABLE["evaluations"] = "ok"
 
 try:  # the order-check request model (in progress when the benchmark was written)
-    from service.order_checks import OrderCheckRequest
+    from service.order_checks.mapping import OrderCheckRequest
 
     @router.post("/order-checks", response_model=OrderCheckRequest)
     async def baseline_order_checks(body: OrderCheckRequest) -> Any:

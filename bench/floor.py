@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Callable, Iterable
 
-from service.context import PatientContext
-from service.engine import DurableEngine
-from service.facts import derive_facts
+from service.core.context import PatientContext
+from service.core.engine import DurableEngine
+from service.core.facts import derive_facts
 from service.knowledge.base import KnowledgeBase
 
 FLOOR_RULES = frozenset({

@@ -17,9 +17,9 @@ import json
 import time
 from typing import Any, Callable
 
-from service.context import PatientContext
-from service.decision import Evaluator
-from service.facts import derive_facts
+from service.core.context import PatientContext
+from service.core.decision import Evaluator
+from service.core.facts import derive_facts
 from service.knowledge.base import load_knowledge
 
 from . import floor as floor_mod

@@ -34,8 +34,8 @@ def _stats(prof: cProfile.Profile, top: int) -> str:
 
 
 def profile_evaluate(context: str, n: int, top: int) -> None:
-    from service.context import PatientContext
-    from service.decision import Evaluator
+    from service.core.context import PatientContext
+    from service.core.decision import Evaluator
     from service.knowledge.base import load_knowledge
 
     from .contexts import CONTEXTS

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service.decision import Evaluator
+from service.core.decision import Evaluator
 from service.knowledge.base import load_knowledge
 
 from . import floor as floor_mod

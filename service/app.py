@@ -16,17 +16,18 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
 
-from . import problems
-from .api import audit_read, catalogue, evaluations, health, order_checks
+from .native import audit_read, catalogue, evaluations
+from .order_checks import api as order_checks
+from .web import health, problems
 from .audit.runtime import Auditor
-from .auth import SECURITY_SCHEMES, Authenticator, requires_credentials
-from .body_limit import BodyLimitMiddleware
+from .web.auth import SECURITY_SCHEMES, Authenticator, requires_credentials
+from .web.body_limit import BodyLimitMiddleware
 from .cds_hooks import api as cds_hooks
-from .decision import Evaluator
-from .engine import EngineError
+from .core.decision import Evaluator
+from .core.engine import EngineError
 from .knowledge.base import PROJECT_ROOT, load_knowledge
 from .settings import Settings
-from .telemetry import TelemetryMiddleware
+from .web.telemetry import TelemetryMiddleware
 
 CONTRACT = PROJECT_ROOT / "openapi.yaml"
 TITLE = "LDN decision support"

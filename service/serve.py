@@ -19,7 +19,7 @@ from .knowledge.base import load_knowledge
 from .knowledge.errors import KnowledgeError
 from .audit import migrate
 from .settings import Settings
-from .telemetry import configure_logging
+from .web.telemetry import configure_logging
 
 log = logging.getLogger("ldn.serve")
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.decision import Evaluator
+from service.core.decision import Evaluator
 from service.knowledge.base import KnowledgeBase, load_knowledge
 
 # Every app the tests build writes its audit trail to one throwaway SQLite file, never to the developer's var/.

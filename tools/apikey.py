@@ -9,7 +9,7 @@ import secrets
 
 import yaml
 
-from service.auth import SCOPES, hash_key
+from service.web.auth import SCOPES, hash_key
 
 
 def main() -> None:

@@ -20,10 +20,10 @@ def openapi_document() -> dict:
 
 
 def json_schemas() -> dict[str, dict]:
-    from service.api.models import EvaluationResponse
-    from service.api.order_check_models import OrderCheckResponse
-    from service.context import PatientContext
-    from service.order_checks import OrderCheckRequest
+    from service.native.models import EvaluationResponse
+    from service.order_checks.models import OrderCheckResponse
+    from service.core.context import PatientContext
+    from service.order_checks.mapping import OrderCheckRequest
     return {
         "evaluation-request.schema.json": PatientContext.model_json_schema(),
         "evaluation-response.schema.json": EvaluationResponse.model_json_schema(mode="serialization"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:   # kept out of the import path: writer processes need the record, not the engine
-    from ..decision import Decision
+    from ..core.decision import Decision
 
 Channel = Literal["evaluation", "order-check", "cds-hooks", "feedback"]
 

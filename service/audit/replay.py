@@ -2,7 +2,7 @@
 
 The record stores the engine fact (flags, counts, numbers, dates, codes: no names, no free text), which is all
 the engine matches on. Replaying it through the running evaluator's engine rebuilds the fired set
-{rule_id, rule_version, severity} exactly as service.decision.Evaluator does (a rule that fired takes the
+{rule_id, rule_version, severity} exactly as service.core.decision.Evaluator does (a rule that fired takes the
 highest severity among its fired escalations, see Evaluator._advisory), and compares it with the recorded one.
 This is only meaningful under the same knowledge version: any other version is reported as not loaded.
 """
@@ -12,8 +12,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..engine import rule_name
-from ..decision import fired_severity
+from ..core.engine import rule_name
+from ..core.decision import fired_severity
 from ..knowledge.rules import SEVERITY_RANK, Rule
 from .record import AuditRecord
 

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from ..knowledge.base import PROJECT_ROOT
-from ..metrics import AUDIT_DROPS, AUDIT_WRITES
+from ..web.metrics import AUDIT_DROPS, AUDIT_WRITES
 from ..settings import Settings
 from . import migrate
 from .record import AuditRecord, patient_ref_hash

@@ -11,11 +11,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, R
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
-from ..api.common import evaluator, problems, record_decision, record_feedback
-from ..auth import Principal, require
-from ..decision import Evaluator
-from ..metrics import count_decision
-from ..problems import problem_response
+from ..web.common import evaluator, problems, record_decision, record_feedback
+from ..web.auth import Principal, require
+from ..core.decision import Evaluator
+from ..web.metrics import count_decision
+from ..web.problems import problem_response
 from ..settings import Settings
 from . import cards, fhir
 from .feedback import FeedbackStore, IssuedCard, SqlFeedbackStore

@@ -22,7 +22,7 @@ import re
 import uuid
 from typing import Any
 
-from ..decision import Advisory, Decision
+from ..core.decision import Advisory, Decision
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import Rule
 from . import codes, fhir

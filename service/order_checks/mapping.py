@@ -1,0 +1,223 @@
+"""Pharmacy order checks, part 1: the request, and how an order plus a profile becomes the one PatientContext.
+
+There is no second rules path: the order is mapped into the core's input model and the shared Evaluator decides.
+What the order is decides where it goes:
+  * LDN (any naltrexone product at an LDN strength, compounded or not, or written as LDN): the `ldn` block,
+    status proposed for a new start, active for a refill, proposed with the previous dose for a dose change;
+  * an opioid or another naltrexone product: appended to the profile's medication list, status proposed
+    (active for a refill), where the core's fact derivation finds it; the profile's LDN, if any, is found the same
+    way, from the medication list;
+  * anything else: not added; only the rules that concern it are checked (service/order_check_render.py).
+Absent means unknown, as everywhere: with no medication list, the ordered opioid is not turned into one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from ..core.context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, IsoDate, LdnOrder, Medication, PatientContext,
+                      Procedure, Renal, ShortText, Strict)
+from ..core.units import DOSE_TEXT_PATTERN, EXAMPLES, administrations_per_day, dose_mg
+from ..knowledge.terminology import Recognition, Terminology
+
+Category = Literal["ldn", "naltrexone", "opioid", "other", "unrecognized"]
+OrderKind = Literal["new", "refill", "change"]
+CATEGORY_TEXT = {"ldn": "low-dose naltrexone (LDN)", "naltrexone": "a naltrexone product other than LDN",
+                 "opioid": "an opioid", "other": "neither an opioid nor a naltrexone product",
+                 "unrecognized": "not recognised"}
+
+DoseInput = Annotated[
+    float, BeforeValidator(dose_mg),
+    Field(ge=MIN_DAILY_DOSE_MG, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False),
+    WithJsonSchema({
+        "description": f"Dose per administration: a number in mg, or a text with its unit such as {EXAMPLES} "
+                       f"(mg, mcg/µg/ug or g; any case; space optional). {MIN_DAILY_DOSE_MG:g}-"
+                       f"{MAX_DAILY_DOSE_MG:g} mg once converted.",
+        "anyOf": [{"type": "number", "minimum": MIN_DAILY_DOSE_MG, "maximum": MAX_DAILY_DOSE_MG},
+                  {"type": "string", "pattern": DOSE_TEXT_PATTERN}]}),
+]
+Reference = Annotated[str, Field(min_length=1, max_length=128,
+                                 description="The caller's opaque reference. Not used in the decision; never logged.")]
+
+
+class Order(Strict):
+    """The medication being ordered, as the pharmacy system has it."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"anyOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string"}}},
+        {"required": ["codes"], "properties": {"codes": {"minItems": 1}}}]})
+
+    name: ShortText | None = Field(None, description="Product name or free-text description, e.g. \"Naltrexone HCl "
+                                                     "4.5 mg capsule, compounded\" or \"Percocet 5/325\".")
+    codes: Annotated[list[Code], Field(max_length=20, description="RxNorm, NDC or ATC codes. Each code the "
+                                       "terminology does not know is reported back as unrecognised.")] = []
+    dose_mg: DoseInput | None = None
+    frequency: Annotated[str, Field(min_length=1, max_length=120, description=(
+        "How often: daily, qhs, BID, every 12 hours, \"1 cap po at bedtime\"... Absent: dose_mg is taken as the "
+        "daily dose. Not understood: the daily dose is unknown and the dose rules are reported as not "
+        "evaluated."))] | None = None
+    timing: Annotated[str, Field(min_length=1, max_length=60,
+                                 description="Time of administration: bedtime, morning, qhs...")] | None = None
+    kind: OrderKind = Field(description="new: a first order (a new start for LDN); refill: the same order again; "
+                                        "change: a dose or regimen change.")
+    previous_dose_mg: DoseInput | None = Field(None, description="Dose per administration before a change.")
+    last_dose_change: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _named_or_coded(self) -> "Order":
+        if self.name is None and not self.codes:
+            raise ValueError("an order needs a name or at least one code")
+        return self
+
+
+class Profile(Strict):
+    """The patient's profile, as in POST /v1/evaluations: absent means unknown, [] means none."""
+    medications: Annotated[list[Medication], Field(max_length=500)] | None = Field(
+        None, description="Absent: unknown (the rules that need it are not evaluated, and the verdict is never "
+                          "pass). []: no medications.")
+    procedures: Annotated[list[Procedure], Field(max_length=100)] | None = None
+    renal: Renal | None = None
+
+
+class OrderCheckRequest(Strict):
+    as_of: IsoDate | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
+    order: Order
+    profile: Profile | None = Field(None, description="Absent: nothing is known about the patient.")
+    pharmacy: Reference | None = None
+    prescriber: Reference | None = None
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """The order as understood, and the PatientContext the shared Evaluator decides on."""
+    category: Category
+    kind: OrderKind
+    recognition: Recognition
+    context: PatientContext
+    dose_mg: float | None                # per administration, in mg
+    per_day: int | None                  # administrations per day; None when unknown
+    daily_dose_mg: float | None          # None when it could not be computed
+    profile_medications: int             # how many medications the profile listed (the order, if added, follows)
+    notes: tuple[str, ...]
+    unrecognized_codes: tuple[dict[str, Any], ...]
+
+
+def _codes(codes: list[Code]) -> tuple[tuple[str, str], ...]:
+    return tuple((c.system, c.code) for c in codes)
+
+
+def _category(order: Order, rec: Recognition, terminology: Terminology) -> Category:
+    if rec.kind == "opioid":
+        return "opioid"
+    if rec.kind == "naltrexone":
+        # A naltrexone product at an LDN strength, or of no known strength, is checked as LDN (the dose rules then
+        # say what they could not check). Written as LDN but at a standard strength ("LDN 45 mg", "compounded
+        # naltrexone 50 mg") it is still an LDN order, at a wrong dose: the dose rules are the ones to say so.
+        if rec.naltrexone_form in ("ldn", "unspecified"):
+            return "ldn"
+        if rec.naltrexone_form == "oral-standard" and order.name and terminology.has_ldn_marker(order.name):
+            return "ldn"
+        return "naltrexone"
+    return "unrecognized" if rec.kind == "unrecognized" else "other"
+
+
+def _daily(dose: float | None, per_day: int | None, what: str, notes: list[str]) -> float | None:
+    if dose is None or per_day is None:
+        return None
+    daily = round(dose * per_day, 6)
+    if not MIN_DAILY_DOSE_MG <= daily <= MAX_DAILY_DOSE_MG:
+        notes.append(f"{what} {dose:g} mg x {per_day} a day is {daily:g} mg a day, outside "
+                     f"{MIN_DAILY_DOSE_MG:g}-{MAX_DAILY_DOSE_MG:g} mg: check dose and frequency; the daily dose "
+                     "was not evaluated")
+        return None
+    return daily
+
+
+def _unrecognized_codes(order: Order, profile: Profile | None, terminology: Terminology) -> list[dict[str, Any]]:
+    """Every code the terminology does not know (an NDC without NDC data, a SNOMED code...): never ignored silently."""
+    out = []
+    groups = [("order", order.codes)]
+    groups += [(f"profile.medications[{i}]", m.codes) for i, m in enumerate((profile and profile.medications) or ())]
+    for field, codes in groups:
+        for j, c in enumerate(codes):
+            if terminology.recognise(None, ((c.system, c.code),)).kind == "unrecognized":
+                out.append({"field": f"{field}.codes[{j}]", "system": c.system, "code": c.code})
+    return out
+
+
+@dataclass(frozen=True)
+class _LdnReading:
+    ldn: LdnOrder
+    dose_mg: float | None
+    per_day: int | None
+    daily_dose_mg: float | None
+
+
+def _ldn(order: Order, rec: Recognition, terminology: Terminology, notes: list[str]) -> _LdnReading:
+    """The LDN order as the core's `ldn` block: daily doses from dose and frequency, status from the order kind."""
+    dose = order.dose_mg
+    if dose is None and rec.strength_mg is not None and MIN_DAILY_DOSE_MG <= rec.strength_mg <= MAX_DAILY_DOSE_MG:
+        dose = rec.strength_mg
+        notes.append(f"no dose given: the product strength, {dose:g} mg, is taken as the dose (one unit each time)")
+    elif dose is None:
+        notes.append("no dose given: the LDN dose rules could not be checked")
+    if order.frequency is None:
+        per_day: int | None = 1
+        if dose is not None:
+            notes.append("frequency not given: the dose is taken as the daily dose")
+    else:
+        per_day = administrations_per_day(order.frequency)
+        if per_day is None:
+            notes.append("frequency not understood: the daily dose is unknown, so the LDN dose rules could not be "
+                         "checked")
+    daily = _daily(dose, per_day, "dose", notes)
+    previous = _daily(order.previous_dose_mg, per_day, "previous dose", notes)
+    timing = order.timing
+    if timing is None and order.frequency is not None and terminology.is_bedtime(order.frequency):
+        timing = "bedtime"
+    # A change without its previous dose is checked as an established regimen (active), so that it is not mistaken
+    # for a new start; the titration step is then reported as not evaluated.
+    status = {"new": "proposed", "refill": "active", "change": "proposed" if previous is not None else "active"}
+    if order.kind == "change" and previous is None:
+        notes.append("dose change without a usable previous dose: the titration step could not be checked")
+    ldn = LdnOrder(status=status[order.kind], dose_mg=daily, timing=timing, previous_dose_mg=previous,
+                   last_dose_change=order.last_dose_change)
+    return _LdnReading(ldn, dose, per_day, daily)
+
+
+def plan(request: OrderCheckRequest, terminology: Terminology) -> OrderPlan:
+    order, profile = request.order, request.profile or Profile()
+    notes: list[str] = []
+    rec = terminology.recognise(order.name, _codes(order.codes), order.dose_mg)
+    category = _category(order, rec, terminology)
+    medications = list(profile.medications) if profile.medications is not None else None
+    reading = None
+    if category == "ldn":
+        reading = _ldn(order, rec, terminology, notes)
+    elif category in ("opioid", "naltrexone"):
+        if medications is None:
+            notes.append(f"the order is {CATEGORY_TEXT[category]}, but no profile medication list was given: "
+                         "whether the patient takes LDN is unknown")
+        else:
+            medications.append(Medication(name=order.name, codes=order.codes, dose_mg=order.dose_mg,
+                                          status="active" if order.kind == "refill" else "proposed"))
+    elif category == "other":
+        notes.append(f"the order is {CATEGORY_TEXT['other']} ({', '.join(rec.ingredients)}): no LDN rule concerns it")
+    else:
+        notes.append("the ordered medication was not recognised: it could not be checked as an opioid or a "
+                     "naltrexone product")
+
+    context = PatientContext(as_of=request.as_of, ldn=reading.ldn if reading else None, medications=medications,
+                             procedures=profile.procedures, renal=profile.renal)
+    unknown_codes = _unrecognized_codes(order, request.profile, terminology)
+    if unknown_codes:
+        notes.append(f"{len(unknown_codes)} code(s) not recognised (see unrecognized_codes); names were used where "
+                     "given")
+    return OrderPlan(category=category, kind=order.kind, recognition=rec, context=context,
+                     dose_mg=reading.dose_mg if reading else order.dose_mg,
+                     per_day=reading.per_day if reading else None,
+                     daily_dose_mg=reading.daily_dose_mg if reading else None,
+                     profile_medications=len(profile.medications or ()), notes=tuple(notes),
+                     unrecognized_codes=tuple(unknown_codes))
+

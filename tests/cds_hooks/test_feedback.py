@@ -1,0 +1,117 @@
+"""Feedback: the spec's examples are accepted and stored once (idempotent), invalid feedback is refused naming the
+field, and overrides can be counted per service, rule and reason."""
+from __future__ import annotations
+
+import pytest
+
+from service.cds_hooks.feedback import SqlFeedbackStore
+from service.cds_hooks.models import FeedbackRequest
+
+from .support import (appointment, bundle, cards_by_rule, egfr, example, hook_request, ldn_draft,
+                                make_client, oxycodone, post_hook, record)
+
+FEEDBACK = "/cds-services/ldn-order-sign/feedback"
+EXAMPLES = ("spec3-feedback-accepted.json", "spec3-feedback-overridden-no-reason.json",
+            "spec3-feedback-overridden-with-reason.json")
+
+
+@pytest.fixture()
+def client(evaluator):
+    return make_client(evaluator)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_spec_examples_are_stored_once(client, name):
+    body = example(name)
+    first = client.post(FEEDBACK, json=body)
+    assert first.status_code == 200 and first.json() == {"received": 1, "stored": 1, "duplicates": 0}
+    again = client.post(FEEDBACK, json=body)
+    assert again.json() == {"received": 1, "stored": 0, "duplicates": 1}
+
+
+def test_the_same_instant_in_another_offset_is_the_same_feedback(client):
+    item = example("spec3-feedback-overridden-no-reason.json")["feedback"][0]
+    shifted = dict(item, outcomeTimestamp="2020-12-11T01:00:00+01:00")
+    later = dict(item, outcomeTimestamp="2020-12-12T00:00:00Z")
+    response = client.post(FEEDBACK, json={"feedback": [item, shifted, later]})
+    assert response.json() == {"received": 3, "stored": 2, "duplicates": 1}
+
+
+def test_feedback_is_kept_per_service(client):
+    body = example("spec3-feedback-accepted.json")
+    assert client.post(FEEDBACK, json=body).json()["stored"] == 1
+    assert client.post("/cds-services/ldn-order-select/feedback", json=body).json()["stored"] == 1
+
+
+@pytest.mark.parametrize("item,field", [
+    ({"card": "c", "outcome": "accepted", "outcomeTimestamp": "2021-12-11T10:05:31Z"}, "feedback[0]"),
+    ({"card": "c", "outcome": "overridden", "overrideReason": {}, "outcomeTimestamp": "2021-12-11T10:05:31Z"},
+     "feedback[0].overrideReason"),
+    ({"card": "c", "outcome": "ignored", "outcomeTimestamp": "2021-12-11T10:05:31Z"}, "feedback[0].outcome"),
+    ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2021-12-11"}, "feedback[0].outcomeTimestamp"),
+    ({"card": "c", "outcome": "overridden", "outcomeTimestamp": 1639217131}, "feedback[0].outcomeTimestamp"),
+    ({"card": "c", "outcome": "overridden", "outcomeTimestamp": "2021-12-11T10:05:31"},
+     "feedback[0].outcomeTimestamp"),
+    ({"outcome": "overridden", "outcomeTimestamp": "2021-12-11T10:05:31Z"}, "feedback[0].card"),
+])
+def test_invalid_feedback_is_refused(client, item, field):
+    response = client.post(FEEDBACK, json={"feedback": [item]})
+    assert response.status_code == 422
+    assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+
+
+def test_unknown_service_is_404(client):
+    assert client.post("/cds-services/nope/feedback", json=example("spec3-feedback-accepted.json")
+                       ).status_code == 404
+
+
+def test_override_analytics(client):
+    body = hook_request("order-sign", drafts=[ldn_draft()], prefetch=record(
+        medicationRequests=bundle(oxycodone()), egfr=bundle(egfr(90)),
+        appointments=bundle(appointment("a", "2026-03-02T08:00:00Z"))))
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", body))
+    opioid, periop = cards["ldn-opioid-coadministration"], cards["ldn-perioperative-hold"]
+    reason = opioid["overrideReasons"][1]
+    feedback = {"feedback": [
+        {"card": opioid["uuid"], "outcome": "overridden", "overrideReason": {"reason": reason},
+         "outcomeTimestamp": "2026-03-01T10:00:00Z"},
+        {"card": periop["uuid"], "outcome": "accepted", "outcomeTimestamp": "2026-03-01T10:00:01Z",
+         "acceptedSuggestions": [{"id": periop["suggestions"][0]["uuid"]}]},
+        {"card": "unknown-card", "outcome": "overridden", "outcomeTimestamp": "2026-03-01T10:00:02Z",
+         "overrideReason": {"userComment": "free text from a clinician"}}]}
+    assert client.post(FEEDBACK, json=feedback).json()["stored"] == 3
+    summary = client.get("/v1/cds-hooks/feedback-summary", params={"service_id": "ldn-order-sign"}).json()
+    (service,) = summary["services"]
+    assert (service["feedback"], service["accepted"], service["overridden"]) == (3, 1, 2)
+    assert service["overridden_without_reason"] == 1
+    assert service["override_reasons"] == [{**reason, "count": 1}]
+    by_rule = {r["rule_id"]: r for r in service["by_rule"]}
+    assert by_rule["ldn-opioid-coadministration"] == {"rule_id": "ldn-opioid-coadministration", "cards_issued": 1,
+                                                      "accepted": 0, "overridden": 1}
+    assert by_rule["ldn-perioperative-hold"]["accepted"] == 1
+    assert "free text" not in str(summary)                   # comments are stored, never served by analytics
+
+
+def test_storage_survives_a_restart(tmp_path):
+    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    items = FeedbackRequest.model_validate(example("spec3-feedback-overridden-with-reason.json")).feedback
+    assert SqlFeedbackStore(url).save("ldn-order-sign", items) == (1, 0)
+    assert SqlFeedbackStore(url).save("ldn-order-sign", items) == (0, 1)
+    (service,) = SqlFeedbackStore(url).summary().services
+    assert service.override_reasons[0].code == "d7ecf885" and service.override_reasons[0].display is None
+
+
+def test_a_file_store_journals_like_the_audit_store(tmp_path):
+    store = SqlFeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2          # FULL: every commit is durable
+
+
+def test_a_broken_store_is_a_503_not_a_crash(client):
+    class Broken:
+        def save(self, *args):
+            raise OSError("disk full")
+    client.app.state.cds_feedback_store = Broken()
+    response = client.post(FEEDBACK, json=example("spec3-feedback-accepted.json"))
+    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,139 @@
+"""The FHIR-to-facts mapping on its own (pure functions): doses, times, statuses, surgery, kidney function."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from service.cds_hooks import fhir
+from service.cds_hooks.fhir_mapping import (build_context, daily_dose_mg, is_surgical, read_drafts,
+                                            read_medication, read_procedure)
+
+from .support import appointment, bundle, egfr, ldn_draft, medication_request, oxycodone
+
+TODAY = dt.date(2026, 3, 1)
+
+
+def _dosage(value, unit, **repeat):
+    return {"dosageInstruction": [{"timing": {"repeat": repeat} if repeat else {},
+                                   "doseAndRate": [{"doseQuantity": {"value": value, "unit": unit}}]}]}
+
+
+@pytest.mark.parametrize("resource,strength,expected", [
+    (_dosage(4.5, "mg"), None, 4.5),
+    (_dosage(4500, "mcg"), None, 4.5),
+    (_dosage(1.5, "mg", frequency=2, period=1, periodUnit="d"), None, 3.0),
+    (_dosage(1, "capsule"), 4.5, 4.5),                               # units times the product strength
+    (_dosage(1, "capsule"), None, None),                             # unknowable: not evaluated, never guessed
+    (_dosage(1, "mL"), 4.5, None),
+    ({"dosageInstruction": [{"doseQuantity": {"value": 3, "unit": "mg"}}]}, None, 3.0),       # STU3 / DSTU2
+    (_dosage(0, "mg"), None, None),
+    (_dosage(10 ** 9, "mg"), None, None),                            # beyond any naltrexone dose: an input error
+    ({"dosageInstruction": "garbage"}, None, None),
+])
+def test_daily_dose(resource, strength, expected):
+    assert daily_dose_mg(resource, strength) == expected
+
+
+def test_reading_medications(kb):
+    index = fhir.ResourceIndex()
+    ldn = read_medication(ldn_draft(), index, kb.terminology, draft=True, selected=True)
+    assert ldn.is_ldn and ldn.medication.status == "proposed" and ldn.medication.dose_mg == 4.5
+    assert ldn.timing == "bedtime"
+    morning = read_medication(medication_request("x", text="LDN 3 mg capsule", dose_mg=3, when="MORN"), index,
+                              kb.terminology)
+    assert morning.timing == "morning" and morning.medication.status == "active"
+    free_text = medication_request("y", text="LDN 3 mg capsule")
+    free_text["dosageInstruction"] = [{"text": "take one daily"}]
+    assert read_medication(free_text, index, kb.terminology).timing is None    # "daily" is not a time of day
+    assert read_medication(oxycodone(status="entered-in-error"), index, kb.terminology) is None
+    statement = {"resourceType": "MedicationStatement", "status": "intended",
+                 "medicationCodeableConcept": {"text": "Percocet 5/325"}}
+    assert read_medication(statement, index, kb.terminology).medication.status == "proposed"
+    assert read_medication({**statement, "status": "not-taken"}, index, kb.terminology) is None
+    contrave = medication_request("z", text="bupropion 90 mg / naltrexone 8 mg extended release tablet")
+    assert read_medication(contrave, index, kb.terminology).is_other_naltrexone
+
+
+@pytest.mark.parametrize("resource,surgical", [
+    (appointment("a", "2026-03-05", text="Total knee replacement"), True),
+    (appointment("a", "2026-03-05", text="Laparoscopic cholecystectomy"), True),
+    (appointment("a", "2026-03-05", text="Phlebotomy"), False),
+    (appointment("a", "2026-03-05", text="Pre-op assessment for hip replacement"), False),
+    ({"resourceType": "ServiceRequest", "status": "active", "occurrenceDateTime": "2026-03-05",
+      "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "387713003"}]}], "code": {"text": "x"}},
+     True),
+    ({"resourceType": "Procedure", "status": "preparation", "performedDateTime": "2026-03-05",
+      "code": {"coding": [{"display": "Appendectomy"}]}}, True),
+])
+def test_surgery(resource, surgical):
+    assert is_surgical(resource, fhir.ResourceIndex()) is surgical
+
+
+def test_procedures_need_a_date_and_an_open_status():
+    index = fhir.ResourceIndex()
+    assert read_procedure(appointment("a", "2026-03-05T08:00:00Z"), index).procedure.date == dt.date(2026, 3, 5)
+    no_date = appointment("a", "2026-03-05")
+    del no_date["start"]
+    no_date["requestedPeriod"] = [{"start": "2026-03-07T08:00:00Z"}]
+    assert read_procedure(no_date, index).procedure.date == dt.date(2026, 3, 7)
+    assert read_procedure(appointment("a", "2026-03"), index) is None                  # a partial date
+    assert read_procedure(appointment("a", "2026-03-05", status="fulfilled"), index) is None
+    urgent = {"resourceType": "ServiceRequest", "status": "active", "priority": "urgent",
+              "occurrenceDateTime": "2026-03-05", "code": {"text": "Open reduction internal fixation"}}
+    assert read_procedure(urgent, index).procedure.elective is False
+
+
+def test_build_context(kb):
+    index = fhir.ResourceIndex()
+    drafts = read_drafts("order-sign", {"draftOrders": bundle(ldn_draft())}, index, kb.terminology, TODAY)
+    assert drafts.scope == {"ldn"}
+    current = medication_request("ldn-old", text="Naltrexone 3 mg capsule (compounded)", dose_mg=3,
+                                 authored="2026-02-01")
+    ckd = {"resourceType": "Condition", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                                             "code": "N1832"}]}}
+    mapped = build_context(drafts, {"medicationRequests": [current, oxycodone()], "medicationStatements": None,
+                                    "egfr": [egfr(55, "2026-01-01"), egfr(48, "2026-02-15")], "conditions": [ckd],
+                                    "appointments": None}, index, kb.terminology)
+    ctx = mapped.context
+    assert ctx.ldn.status == "proposed" and ctx.ldn.dose_mg == 4.5 and ctx.ldn.timing == "bedtime"
+    assert ctx.ldn.previous_dose_mg == 3 and ctx.ldn.last_dose_change == dt.date(2026, 2, 1)   # a renewal
+    assert ctx.renal.egfr == 48 and ctx.renal.ckd_stage == "G3b" and ctx.renal.dialysis is None
+    assert ctx.procedures is None and "procedures" in mapped.notes                 # unknown, not "none"
+    assert "medication_statements" in mapped.notes
+    assert [m.status for m in ctx.medications] == ["active", "active"]
+    assert mapped.ldn_record.resource["id"] == "ldn-old" and mapped.ldn_in_record
+
+
+def test_empty_record_is_known_and_empty(kb):
+    drafts = read_drafts("patient-view", {}, fhir.ResourceIndex(), kb.terminology, TODAY)
+    mapped = build_context(drafts, {"medicationRequests": [], "appointments": [], "egfr": [], "conditions": []},
+                           fhir.ResourceIndex(), kb.terminology)
+    assert mapped.context.medications == [] and mapped.context.procedures == []
+    assert mapped.context.renal is None                                            # no result is not "normal"
+
+
+def test_readers_never_raise_on_garbage():
+    for value in (None, 1, "x", [], {}, {"entry": "x"}, {"entry": [None, 1, {"resource": []}]}):
+        assert fhir.resources(value) == [] and fhir.codings(value) == [] and fhir.next_link(value) is None
+    assert fhir.reference_key("https://ehr/fhir/Medication/1/_history/2") == ("Medication", "1")
+    assert fhir.reference_key("#contained") is None and fhir.parse_date("2026-02-30") is None
+
+
+def test_the_index_resolves_what_was_added_first_whenever_it_is_looked_up():
+    index = fhir.ResourceIndex()
+    first, second = {"resourceType": "Medication", "id": "m", "n": 1}, {"resourceType": "Medication", "id": "m", "n": 2}
+    index.add(first, "urn:uuid:1")
+    index.add_bundle({"entry": [{"fullUrl": "urn:uuid:1", "resource": second}, {"resource": []}, "x"]})
+    assert index.resolve("Medication/m") is first and index.resolve({"reference": "urn:uuid:1"}) is first
+    third = {"resourceType": "Medication", "id": "t"}
+    index.add_any({"resourceType": "Bundle", "entry": [{"resource": third}]})     # added after a lookup
+    assert index.resolve("https://ehr/fhir/Medication/t") is third and list(index) == [first, third]
+    assert index.resolve("#c", container={"contained": [{"id": "c"}]}) == {"id": "c"}
+
+
+def test_copy_json_is_a_deep_copy():
+    value = {"a": [{"b": 1.5, "c": None}, "d"], "e": {"f": True}}
+    copied = fhir.copy_json(value)
+    assert copied == value and copied["a"] is not value["a"] and copied["a"][0] is not value["a"][0]
+    assert copied["e"] is not value["e"]

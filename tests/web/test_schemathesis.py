@@ -1,0 +1,31 @@
+"""schemathesis against the served contract (which equals openapi.yaml, see test_contract), in-process.
+
+Valid and invalid bodies for every operation; all of schemathesis' checks are on: no 5xx, responses match the
+contract's schemas, status codes and content types, valid data is accepted and invalid data rejected, and a
+missing or wrong credential is refused. The app runs as production would: with authentication configured."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import schemathesis
+import yaml
+from hypothesis import HealthCheck, settings
+
+from service.app import create_app
+from service.web.auth import SCOPES, hash_key
+from service.settings import Settings
+
+API_KEY = "ldn_schemathesis-all-scopes"
+_keys = Path(tempfile.mkdtemp(prefix="ldn-st-")) / "keys.yaml"
+_keys.write_text(yaml.safe_dump({"keys": [{"id": "schemathesis", "sha256": hash_key(API_KEY),
+                                           "scopes": list(SCOPES)}]}))
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(api_keys_file=_keys)))
+
+
+@schema.parametrize()
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+def test_api_conforms_to_its_contract(case):
+    case.call_and_validate(headers={"X-API-Key": API_KEY})

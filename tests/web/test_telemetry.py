@@ -1,0 +1,61 @@
+"""Structured logs with a request id and no PHI; Prometheus metrics."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from service.web.telemetry import JsonFormatter
+
+SECRETS = ("PAT-SECRET-123", "SECRETNAME", "SECRET-TIMING")
+
+
+@pytest.fixture
+def log_lines():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def test_no_patient_data_in_logs(client, log_lines):
+    body = {"patient": {"id": "PAT-SECRET-123"},
+            "ldn": {"status": "active", "dose_mg": 4.5, "timing": "SECRET-TIMING"},
+            "medications": [{"name": "Oxycodone SECRETNAME 5 mg", "status": "active"}]}
+    assert client.post("/v1/evaluations", json=body).status_code == 200
+    bad = dict(body, ldn={"status": "active", "dose_mg": -1, "timing": "SECRET-TIMING"})
+    assert client.post("/v1/evaluations", json=bad).status_code == 422
+    assert client.post("/v1/evaluations", content=b'{"patient": {"id": "PAT-SECRET-123"',
+                       headers={"content-type": "application/json"}).status_code == 400
+    lines = log_lines()
+    access = [line for line in lines if line["logger"] == "ldn.access"]
+    assert len(access) == 3 and {line["route"] for line in access} == {"/v1/evaluations"}
+    assert all(line["request_id"] for line in access)
+    text = json.dumps(lines)
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_request_id_is_echoed_or_made(client):
+    r = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces\n"}).headers["x-request-id"]
+    assert made != "bad id with spaces\n" and len(made) == 32
+
+
+def test_metrics_count_advisories_and_requests(client):
+    client.post("/v1/evaluations", json={"ldn": {"status": "active", "dose_mg": 9}})
+    text = client.get("/metrics").text
+    assert 'ldn_advisories_total{rule_id="ldn-dose-above-range",severity="warning"}' in text
+    assert 'ldn_not_evaluated_total{rule_id="ldn-opioid-coadministration"}' in text
+    assert 'ldn_http_request_duration_seconds_count{method="POST",route="/v1/evaluations",status="200"}' in text
