@@ -3,85 +3,28 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
-import yaml
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.requests import Request
 
 from .native import audit_read, catalogue, evaluations
 from .order_checks import api as order_checks
 from .web import health, problems
 from .audit.runtime import Auditor
-from .web.auth import SECURITY_SCHEMES, Authenticator, requires_credentials
+from .web.auth import Authenticator
 from .web.body_limit import BodyLimitMiddleware
 from .cds_hooks import api as cds_hooks
 from .core.decision import Evaluator
 from .core.engine import EngineError
-from .knowledge.base import PROJECT_ROOT, load_knowledge
+from .knowledge.base import load_knowledge
 from .settings import Settings
+from .web.openapi import API_VERSION, DESCRIPTION, TITLE, serve_contract
 from .web.telemetry import TelemetryMiddleware
 
-CONTRACT = PROJECT_ROOT / "openapi.yaml"
-TITLE = "LDN decision support"
-API_VERSION = "1.0.0"
-DESCRIPTION = ("Clinical decision support for low-dose naltrexone (LDN): declarative rules drawn from four source "
-               "documents, run by durable-rules, answering with advisories that cite the exact source passages.")
 log = logging.getLogger("ldn.app")
-
-
-def generated_openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document the code implies; tests compare it with the committed contract.
-
-    Every error response is RFC 9457 problem+json: FastAPI's default 422 schema (HTTPValidationError) is
-    replaced, since our handler never sends that shape."""
-    doc = get_openapi(title=TITLE, version=API_VERSION, description=DESCRIPTION, routes=app.routes)
-    _declare_credentials(doc, app)
-    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
-    for path_item in doc.get("paths", {}).values():
-        for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
-                # Only the errors our problem handlers send: not those with another body (CDS Hooks' 412
-                # OperationOutcome) or none at all (CDS Hooks' 401).
-                ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-                if status[0] in "45" and ref.rsplit("/", 1)[-1] in ("Problem", "HTTPValidationError"):
-                    response["content"] = {problems.PROBLEM_JSON: {"schema": dict(problem["schema"])}}
-    schemas = doc.get("components", {}).get("schemas", {})
-    for unused in ("HTTPValidationError", "ValidationError"):
-        schemas.pop(unused, None)
-    return doc
-
-
-def _depends_on_require(dependant: Dependant) -> bool:
-    return any(requires_credentials(d.call) or _depends_on_require(d) for d in dependant.dependencies)
-
-
-def _declare_credentials(doc: dict[str, Any], app: FastAPI) -> None:
-    """The API key and bearer schemes on every operation whose route depends on auth.require(), as FastAPI declares
-    security sub-dependencies (require() reads the credentials without them: see auth.SECURITY_SCHEMES)."""
-    schemes = {name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
-               for name, scheme in SECURITY_SCHEMES.items()}
-    declared = False
-    for route in iter_route_contexts(app.routes):           # as get_openapi walks them (routers included)
-        if isinstance(route.original_route, APIRoute) and route.include_in_schema \
-                and _depends_on_require(route.dependant):
-            for method in route.methods:
-                operation = doc["paths"][route.path_format][method.lower()]
-                operation.setdefault("security", []).extend({name: []} for name in schemes)
-                declared = True
-    if declared:
-        doc.setdefault("components", {}).setdefault("securitySchemes", {}).update(schemes)
-
-
-def load_contract(path: Path = CONTRACT) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def create_app(settings: Settings | None = None, evaluator: Evaluator | None = None,
@@ -119,7 +62,6 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
                            allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type", "Authorization"])
     app.add_middleware(TelemetryMiddleware)   # outermost: every response gets a request id and a log line
 
-    contract = load_contract(settings.contract_path) if settings.contract_path.exists() else None
-    app.openapi = (lambda: contract) if contract is not None else (lambda: generated_openapi(app))  # type: ignore[method-assign]
+    serve_contract(app, settings.contract_path)
     log.info("knowledge %s loaded: %d active rules", evaluator.kb.version, len(evaluator.kb.active_rules))
     return app

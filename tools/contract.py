@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def openapi_document() -> dict:
-    from service.app import create_app, generated_openapi
+    from service.app import create_app
+    from service.web.openapi import generated_openapi
     return generated_openapi(create_app())
 
 

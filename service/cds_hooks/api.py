@@ -11,10 +11,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, R
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
-from ..web.common import evaluator, problems, record_decision, record_feedback
+from ..web.decision_log import record_decision, record_feedback
+from ..web.dependencies import evaluator
+from ..web.problems import error_responses
 from ..web.auth import Principal, require
 from ..core.decision import Evaluator
-from ..web.metrics import count_decision
 from ..web.problems import problem_response
 from ..settings import Settings
 from . import cards, fhir
@@ -132,7 +133,6 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
         if client is not None:
             await client.__aexit__(None, None, None)
     decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
-    count_decision(decision)
     rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=_base_url(request),
                             patient_id=req.context.patientId,                      # type: ignore[attr-defined]
                             include_info=req.wants_info_cards())
@@ -152,7 +152,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
 
 
 _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
-             responses={**problems(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
+             responses={**error_responses(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
 
 
 @router.post("/cds-services/ldn-order-select", summary="order-select: a draft LDN or opioid order", **_HOOK)
@@ -186,7 +186,7 @@ async def patient_view(body: PatientViewRequest, request: Request, background: B
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
-             responses={**problems(400, 404, 413, 422, 503), **_UNAUTHORIZED},
+             responses={**error_responses(400, 404, 413, 422, 503), **_UNAUTHORIZED},
              summary="Feedback on cards (accepted / overridden): stored idempotently", **_AUTH)
 def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
     if service_id not in SERVICES:
@@ -203,7 +203,7 @@ def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
 
 
 @router.get("/v1/cds-hooks/feedback-summary", response_model=FeedbackSummary,
-            responses=problems(401, 403, 503), summary="Override analytics of CDS Hooks cards, per service and rule")
+            responses=error_responses(401, 403, 503), summary="Override analytics of CDS Hooks cards, per service and rule")
 def feedback_summary(request: Request, service_id: str | None = Query(None, max_length=64),
                      principal: Principal = Depends(require("audit-read"))) -> Any:
     try:

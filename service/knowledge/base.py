@@ -14,6 +14,7 @@ from .errors import KnowledgeError
 from .rules import Rule, load_rules
 from .sources import Source, load_sources
 from .terminology import Terminology, load_terminology
+from .vocabularies import CodingDisplays, coding_displays
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,7 @@ class KnowledgeBase:
     terminology: Terminology
     vocabulary: dict[str, FactType]
     evidence_keys: dict[str, str]
+    coding_displays: CodingDisplays      # displays of the NCPDP / HL7 v3 codes the rules use
     version: str                         # content hash of everything that can change an answer
 
     @property
@@ -64,11 +66,14 @@ def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = Non
     evidence_keys = dict(fact_schema.get("x-evidence") or {})
     sources = load_sources(rules_dir / "sources")
     terminology = load_terminology(rules_dir / "terminology")
-    rules = load_rules(rules_dir / "ldn", _read_json(schemas_dir / "rule.schema.json"), sources=sources,
+    rule_schema = _read_json(schemas_dir / "rule.schema.json")
+    rules = load_rules(rules_dir / "ldn", rule_schema, sources=sources,
                        inputs=inputs, vocabulary=vocabulary, evidence_keys=set(evidence_keys))
     parts = [(f"ldn/{r.file}", (rules_dir / "ldn" / r.file).read_bytes()) for r in rules.values()]
     parts += [("knowledge.yaml", meta_path.read_bytes()), ("facts.schema.json", (schemas_dir / "facts.schema.json").read_bytes()),
+              ("rule.schema.json", (schemas_dir / "rule.schema.json").read_bytes()),
               ("terminology", terminology.content)]
     parts += [(f"sources/{s.file}", s.text.encode()) for s in sources.values()]
     return KnowledgeBase(meta=meta, inputs=inputs, sources=sources, rules=rules, terminology=terminology,
-                         vocabulary=vocabulary, evidence_keys=evidence_keys, version=_version(parts))
+                         vocabulary=vocabulary, evidence_keys=evidence_keys, coding_displays=coding_displays(rule_schema),
+                         version=_version(parts))

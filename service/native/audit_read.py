@@ -10,7 +10,7 @@ from pydantic import Field
 from ..audit.record import AuditRecord
 from ..audit.replay import replay as replay_record
 from ..web.auth import require
-from ..web.common import problems
+from ..web.problems import error_responses
 from .models import Out, Severity
 
 router = APIRouter(prefix="/v1", tags=["audit"], dependencies=[Depends(require("audit-read"))])
@@ -77,13 +77,13 @@ def _recorded(request: Request, channel: str, record_id: str, replay: bool) -> R
 _REPLAY = Query(False, description="Re-evaluate the recorded facts under the loaded knowledge version and compare.")
 
 
-@router.get("/evaluations/{record_id}", response_model=RecordedDecision, responses=problems(401, 403, 404, 503),
+@router.get("/evaluations/{record_id}", response_model=RecordedDecision, responses=error_responses(401, 403, 404, 503),
             summary="The recorded evaluation (audit), optionally replayed")
 def get_evaluation(request: Request, record_id: str, replay: bool = _REPLAY) -> RecordedDecision:
     return _recorded(request, "evaluation", record_id, replay)
 
 
-@router.get("/order-checks/{record_id}", response_model=RecordedDecision, responses=problems(401, 403, 404, 503),
+@router.get("/order-checks/{record_id}", response_model=RecordedDecision, responses=error_responses(401, 403, 404, 503),
             summary="The recorded order check (audit), optionally replayed")
 def get_order_check(request: Request, record_id: str, replay: bool = _REPLAY) -> RecordedDecision:
     return _recorded(request, "order-check", record_id, replay)

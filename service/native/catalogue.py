@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, HTTPException
 from ..web.auth import require
 from ..core.decision import Evaluator, max_severity
 from ..knowledge.rules import SEVERITY_RANK, Rule
-from ..web.common import evaluator, problems
+from ..web.dependencies import evaluator
+from ..web.problems import error_responses
 from .models import (BibliographicCitation, DataElement, Parameter, RuleDetail, RuleList, RuleSummary,
                      SourceAttributes, SourceDetail, SourceList, SourceSummary)
 
 # Any valid credential may read the catalogue: it holds no patient data, but /v1/* is not public.
 router = APIRouter(prefix="/v1", tags=["catalogue"], dependencies=[Depends(require(None))],
-                   responses=problems(401))
+                   responses=error_responses(401))
 
 
 def _rule_detail(ev: Evaluator, rule: Rule) -> RuleDetail:
@@ -50,7 +51,7 @@ def list_rules(ev: Evaluator = Depends(evaluator)) -> RuleList:
     return RuleList(knowledge_version=ev.kb.version, rules=rules)
 
 
-@router.get("/rules/{rule_id}", response_model=RuleDetail, responses=problems(404),
+@router.get("/rules/{rule_id}", response_model=RuleDetail, responses=error_responses(404),
             summary="One rule as a reviewer reads it, with its HTI-1 source attributes")
 def get_rule(rule_id: str, ev: Evaluator = Depends(evaluator)) -> RuleDetail:
     rule = ev.kb.rules.get(rule_id)
@@ -69,7 +70,7 @@ def list_sources(ev: Evaluator = Depends(evaluator)) -> SourceList:
     return SourceList(sources=[SourceSummary(**_source_summary(s)) for s in ev.kb.sources.values()])
 
 
-@router.get("/sources/{source_id}", response_model=SourceDetail, responses=problems(404),
+@router.get("/sources/{source_id}", response_model=SourceDetail, responses=error_responses(404),
             summary="One source document with its full text")
 def get_source(source_id: str, ev: Evaluator = Depends(evaluator)) -> SourceDetail:
     source = ev.kb.sources.get(source_id)

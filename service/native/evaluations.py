@@ -5,30 +5,26 @@ import time
 import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic_core import to_json
 
 from ..web.auth import Principal, require
 from ..core.context import PatientContext
-from ..web.metrics import count_decision
-from ..web.common import evaluator_of, problems, record_decision
+from ..web.decision_log import record_decision
+from ..web.dependencies import evaluator_of
+from ..web.problems import error_responses
 from .models import EvaluationResponse
 
 router = APIRouter(prefix="/v1", tags=["evaluations"])
 
 
-@router.post("/evaluations", response_model=EvaluationResponse, responses=problems(400, 401, 403, 413, 422, 503),
+@router.post("/evaluations", response_model=EvaluationResponse, responses=error_responses(400, 401, 403, 413, 422, 503),
              summary="Evaluate a patient context against every active LDN rule")
 async def create_evaluation(body: PatientContext, request: Request,
                             principal: Principal = Depends(require("evaluate"))) -> Response:
-    # async, evaluating inline: the evaluation is CPU-bound (no I/O) and the engine serialises evaluations with its
-    # own lock, so the thread pool bought no parallelism under the GIL, only ~1 ms of hops per request.
+    # async, evaluating inline: CPU-bound work that the engine serialises with its own lock.
     started = time.perf_counter()
     decision = evaluator_of(request).evaluate(body)
-    count_decision(decision)
     evaluation_id = str(uuid.uuid4())
     record_decision(request, decision, id=evaluation_id, channel="evaluation", started=started,
                     patient_id=body.patient.id if body.patient else None,
                     outcome=decision.highest_severity or "no-advisory")
-    # The declared EvaluationResponse, sent as its plain data: the same bytes as the model's JSON
-    # (tests/test_api_evaluations.py), without building and re-validating a model per advisory.
-    return Response(to_json(EvaluationResponse.data(evaluation_id, decision)), media_type="application/json")
+    return Response(EvaluationResponse.of(evaluation_id, decision).model_dump_json(), media_type="application/json")

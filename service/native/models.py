@@ -2,71 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ..core.context import Code
-from ..core.decision import Advisory, Decision, NotEvaluated
-from ..knowledge.rules import Citation
-
-Severity = Literal["critical", "warning", "info"]
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CitationOut(Out):
-    model_config = ConfigDict(frozen=True)   # instances are shared between responses (see `of`)
-
-    source_id: str
-    title: str
-    quote: str = Field(description="Verbatim passage of the source (whitespace folded).")
-    stance: Literal["supports", "conflicts"]
-    url: str = Field(description="The source document in this service.")
-
-    @staticmethod
-    @lru_cache(maxsize=1024)
-    def of(c: Citation) -> "CitationOut":
-        # a rule's citations are knowledge, not request data: built once, not per advisory
-        return CitationOut(source_id=c.source_id, title=c.title, quote=c.quote, stance=c.stance,
-                           url=f"/v1/sources/{c.source_id}")
-
-
-class AdvisoryOut(Out):
-    id: str = Field(description="Deterministic: the same request under the same knowledge gives the same id.")
-    rule_id: str
-    rule_version: str
-    severity: Severity
-    title: str
-    summary: str = Field(max_length=139)
-    detail: str
-    action: str
-    evidence: dict[str, Any] = Field(description="The inputs that triggered the rule, as understood.")
-    citations: list[CitationOut] = Field(min_length=1)
-
-    @staticmethod
-    def data(a: Advisory) -> dict[str, Any]:
-        """This model as plain data, fields in the model's order (order-check issues extend it)."""
-        return {"id": a.id, "rule_id": a.rule_id, "rule_version": a.rule_version, "severity": a.severity,
-                "title": a.title, "summary": a.summary, "detail": a.detail, "action": a.action,
-                "evidence": a.evidence, "citations": [CitationOut.of(c) for c in a.citations]}
-
-
-class NotEvaluatedOut(Out):
-    rule_id: str
-    rule_version: str
-    severity: Severity = Field(description="The highest severity this rule could have raised.")
-    missing: list[str] = Field(description="Inputs (rules/knowledge.yaml) that were not provided.")
-    reason: str
-
-    @staticmethod
-    def data(n: NotEvaluated) -> dict[str, Any]:
-        return {"rule_id": n.rule_id, "rule_version": n.rule_version, "severity": n.severity,
-                "missing": list(n.missing), "reason": n.reason}
-
+from ..core.decision import Decision
+from ..core.representation import AdvisoryOut, NotEvaluatedOut, Out, Severity
 
 class UnrecognizedMedication(Out):
     index: int = Field(description="Position in the request's medications list.")
@@ -82,14 +24,12 @@ class EvaluationResponse(Out):
     not_evaluated: list[NotEvaluatedOut]
     unrecognized_medications: list[UnrecognizedMedication]
 
-    @staticmethod
-    def data(evaluation_id: str, d: Decision) -> dict[str, Any]:
-        """This model as plain data, fields in the model's order: `to_json` of it is the model's JSON (tested), so
-        the endpoint sends it without building the models (a fifth of a request's own time)."""
-        return {"evaluation_id": evaluation_id, "as_of": d.as_of, "knowledge_version": d.knowledge_version,
-                "advisories": [AdvisoryOut.data(a) for a in d.advisories],
-                "not_evaluated": [NotEvaluatedOut.data(n) for n in d.not_evaluated],
-                "unrecognized_medications": d.facts.unrecognized}
+    @classmethod
+    def of(cls, evaluation_id: str, d: Decision) -> "EvaluationResponse":
+        return cls(evaluation_id=evaluation_id, as_of=d.as_of, knowledge_version=d.knowledge_version,
+                   advisories=[AdvisoryOut.of(a) for a in d.advisories],
+                   not_evaluated=[NotEvaluatedOut.of(n) for n in d.not_evaluated],
+                   unrecognized_medications=[UnrecognizedMedication(**u) for u in d.facts.unrecognized])
 
 
 class RuleSummary(Out):
@@ -180,14 +120,3 @@ class SourceDetail(SourceSummary):
     title_in_text: bool = Field(description="False when the document has no title and ours describes it.")
     text: str
     cited_by: list[str] = Field(description="Rule ids that quote this source.")
-
-
-class Health(Out):
-    status: Literal["ok"]
-
-
-class Readiness(Out):
-    status: Literal["ready", "degraded"]
-    audit: Literal["ok", "unavailable"]
-    knowledge_version: str
-    active_rules: int

@@ -6,48 +6,19 @@ mitigation), plus `alternates`: overrides that apply when the advisory has a giv
 of evidence is present (for example DL, drug-lab, when the renal finding is an eGFR; MC, drug-disease, when it is
 a CKD stage or dialysis). Every matching alternate applies, in order.
 
-The displays come from the `oneOf` lists in schemas/rule.schema.json `$defs`: the same lists that validate every
-rule file at start-up, so a code in a rule is known with its display or the knowledge base does not load.
+The displays are knowledge (service/knowledge/vocabularies.py): the `oneOf` lists of schemas/rule.schema.json that
+validate every rule file at start-up, so a code in a rule is known with its display or the knowledge base does not
+load.
 """
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-# coding field -> the $defs entry of rule.schema.json that lists its codes and displays
-VOCABULARIES = {"ncpdp_reason_for_service": "ncpdp_reason_for_service",
-                "ncpdp_clinical_significance": "ncpdp_clinical_significance",
-                "professional_service": "ncpdp_professional_service",
-                "v3_act_code": "v3_detected_issue_code",
-                "mitigation": "v3_mitigation_code"}
-CODE_FIELDS = tuple(VOCABULARIES)
+from ..knowledge.vocabularies import CODING_VOCABULARIES
 
-
-@dataclass(frozen=True)
-class Vocabulary:
-    displays: Mapping[str, Mapping[Any, str]]      # coding field -> code -> display
-
-    def display(self, field: str, code: Any) -> str:
-        return self.displays[field][code]
-
-
-@functools.lru_cache(maxsize=8)
-def load_vocabulary(rule_schema: Path) -> Vocabulary:
-    defs = json.loads(Path(rule_schema).read_text(encoding="utf-8"))["$defs"]
-    return Vocabulary({field: {item["const"]: item["title"] for item in defs[name]["oneOf"]}
-                       for field, name in VOCABULARIES.items()})
-
-
-@functools.lru_cache(maxsize=8)
-def vocabulary_in(schemas_dir: Path) -> Vocabulary:
-    """The vocabulary of a schemas directory's rule.schema.json, cached by the directory: the settings' own Path
-    object, whose hash is computed once (building and hashing the file's path cost more than the lookup)."""
-    return load_vocabulary(schemas_dir / "rule.schema.json")
+CODE_FIELDS = tuple(CODING_VOCABULARIES)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Pharmacy order checks, part 1: the request, and how an order plus a profile becomes the one PatientContext.
+"""How a pharmacy order plus the patient's profile becomes the one PatientContext.
 
 There is no second rules path: the order is mapped into the core's input model and the shared Evaluator decides.
 What the order is decides where it goes:
@@ -13,80 +13,17 @@ Absent means unknown, as everywhere: with no medication list, the ordered opioid
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
-
-from ..core.context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, IsoDate, LdnOrder, Medication, PatientContext,
-                      Procedure, Renal, ShortText, Strict)
-from ..core.units import DOSE_TEXT_PATTERN, EXAMPLES, administrations_per_day, dose_mg
+from ..core.context import MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext
+from ..core.units import administrations_per_day
 from ..knowledge.terminology import Recognition, Terminology
+from .models import Order, OrderCheckRequest, OrderKind, Profile
 
 Category = Literal["ldn", "naltrexone", "opioid", "other", "unrecognized"]
-OrderKind = Literal["new", "refill", "change"]
 CATEGORY_TEXT = {"ldn": "low-dose naltrexone (LDN)", "naltrexone": "a naltrexone product other than LDN",
                  "opioid": "an opioid", "other": "neither an opioid nor a naltrexone product",
                  "unrecognized": "not recognised"}
-
-DoseInput = Annotated[
-    float, BeforeValidator(dose_mg),
-    Field(ge=MIN_DAILY_DOSE_MG, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False),
-    WithJsonSchema({
-        "description": f"Dose per administration: a number in mg, or a text with its unit such as {EXAMPLES} "
-                       f"(mg, mcg/µg/ug or g; any case; space optional). {MIN_DAILY_DOSE_MG:g}-"
-                       f"{MAX_DAILY_DOSE_MG:g} mg once converted.",
-        "anyOf": [{"type": "number", "minimum": MIN_DAILY_DOSE_MG, "maximum": MAX_DAILY_DOSE_MG},
-                  {"type": "string", "pattern": DOSE_TEXT_PATTERN}]}),
-]
-Reference = Annotated[str, Field(min_length=1, max_length=128,
-                                 description="The caller's opaque reference. Not used in the decision; never logged.")]
-
-
-class Order(Strict):
-    """The medication being ordered, as the pharmacy system has it."""
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"anyOf": [
-        {"required": ["name"], "properties": {"name": {"type": "string"}}},
-        {"required": ["codes"], "properties": {"codes": {"minItems": 1}}}]})
-
-    name: ShortText | None = Field(None, description="Product name or free-text description, e.g. \"Naltrexone HCl "
-                                                     "4.5 mg capsule, compounded\" or \"Percocet 5/325\".")
-    codes: Annotated[list[Code], Field(max_length=20, description="RxNorm, NDC or ATC codes. Each code the "
-                                       "terminology does not know is reported back as unrecognised.")] = []
-    dose_mg: DoseInput | None = None
-    frequency: Annotated[str, Field(min_length=1, max_length=120, description=(
-        "How often: daily, qhs, BID, every 12 hours, \"1 cap po at bedtime\"... Absent: dose_mg is taken as the "
-        "daily dose. Not understood: the daily dose is unknown and the dose rules are reported as not "
-        "evaluated."))] | None = None
-    timing: Annotated[str, Field(min_length=1, max_length=60,
-                                 description="Time of administration: bedtime, morning, qhs...")] | None = None
-    kind: OrderKind = Field(description="new: a first order (a new start for LDN); refill: the same order again; "
-                                        "change: a dose or regimen change.")
-    previous_dose_mg: DoseInput | None = Field(None, description="Dose per administration before a change.")
-    last_dose_change: IsoDate | None = None
-
-    @model_validator(mode="after")
-    def _named_or_coded(self) -> "Order":
-        if self.name is None and not self.codes:
-            raise ValueError("an order needs a name or at least one code")
-        return self
-
-
-class Profile(Strict):
-    """The patient's profile, as in POST /v1/evaluations: absent means unknown, [] means none."""
-    medications: Annotated[list[Medication], Field(max_length=500)] | None = Field(
-        None, description="Absent: unknown (the rules that need it are not evaluated, and the verdict is never "
-                          "pass). []: no medications.")
-    procedures: Annotated[list[Procedure], Field(max_length=100)] | None = None
-    renal: Renal | None = None
-
-
-class OrderCheckRequest(Strict):
-    as_of: IsoDate | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
-    order: Order
-    profile: Profile | None = Field(None, description="Absent: nothing is known about the patient.")
-    pharmacy: Reference | None = None
-    prescriber: Reference | None = None
-
 
 @dataclass(frozen=True)
 class OrderPlan:

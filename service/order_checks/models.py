@@ -1,16 +1,80 @@
-"""Response models of POST /v1/order-checks. Issues extend the native API's AdvisoryOut (same citations, same
-evidence), and not-evaluated rules are the native NotEvaluatedOut: one vocabulary across the APIs."""
+"""Request and response models of POST /v1/order-checks. Issues extend the core's AdvisoryOut (same citations,
+same evidence), and not-evaluated rules are its NotEvaluatedOut: one vocabulary across the APIs."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from ..core.context import Code
-from ..native.models import AdvisoryOut, NotEvaluatedOut, Out
+from ..core.context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, IsoDate, Medication, Procedure, Renal,
+                            ShortText, Strict)
+from ..core.representation import AdvisoryOut, NotEvaluatedOut, Out
+from ..core.units import DOSE_TEXT_PATTERN, EXAMPLES, dose_mg
 
 Verdict = Literal["stop", "review", "pass"]
+OrderKind = Literal["new", "refill", "change"]
+
+DoseInput = Annotated[
+    float, BeforeValidator(dose_mg),
+    Field(ge=MIN_DAILY_DOSE_MG, le=MAX_DAILY_DOSE_MG, allow_inf_nan=False),
+    WithJsonSchema({
+        "description": f"Dose per administration: a number in mg, or a text with its unit such as {EXAMPLES} "
+                       f"(mg, mcg/µg/ug or g; any case; space optional). {MIN_DAILY_DOSE_MG:g}-"
+                       f"{MAX_DAILY_DOSE_MG:g} mg once converted.",
+        "anyOf": [{"type": "number", "minimum": MIN_DAILY_DOSE_MG, "maximum": MAX_DAILY_DOSE_MG},
+                  {"type": "string", "pattern": DOSE_TEXT_PATTERN}]}),
+]
+Reference = Annotated[str, Field(min_length=1, max_length=128,
+                                 description="The caller's opaque reference. Not used in the decision; never logged.")]
+
+
+class Order(Strict):
+    """The medication being ordered, as the pharmacy system has it."""
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"anyOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string"}}},
+        {"required": ["codes"], "properties": {"codes": {"minItems": 1}}}]})
+
+    name: ShortText | None = Field(None, description="Product name or free-text description, e.g. \"Naltrexone HCl "
+                                                     "4.5 mg capsule, compounded\" or \"Percocet 5/325\".")
+    codes: Annotated[list[Code], Field(max_length=20, description="RxNorm, NDC or ATC codes. Each code the "
+                                       "terminology does not know is reported back as unrecognised.")] = []
+    dose_mg: DoseInput | None = None
+    frequency: Annotated[str, Field(min_length=1, max_length=120, description=(
+        "How often: daily, qhs, BID, every 12 hours, \"1 cap po at bedtime\"... Absent: dose_mg is taken as the "
+        "daily dose. Not understood: the daily dose is unknown and the dose rules are reported as not "
+        "evaluated."))] | None = None
+    timing: Annotated[str, Field(min_length=1, max_length=60,
+                                 description="Time of administration: bedtime, morning, qhs...")] | None = None
+    kind: OrderKind = Field(description="new: a first order (a new start for LDN); refill: the same order again; "
+                                        "change: a dose or regimen change.")
+    previous_dose_mg: DoseInput | None = Field(None, description="Dose per administration before a change.")
+    last_dose_change: IsoDate | None = None
+
+    @model_validator(mode="after")
+    def _named_or_coded(self) -> "Order":
+        if self.name is None and not self.codes:
+            raise ValueError("an order needs a name or at least one code")
+        return self
+
+
+class Profile(Strict):
+    """The patient's profile, as in POST /v1/evaluations: absent means unknown, [] means none."""
+    medications: Annotated[list[Medication], Field(max_length=500)] | None = Field(
+        None, description="Absent: unknown (the rules that need it are not evaluated, and the verdict is never "
+                          "pass). []: no medications.")
+    procedures: Annotated[list[Procedure], Field(max_length=100)] | None = None
+    renal: Renal | None = None
+
+
+class OrderCheckRequest(Strict):
+    as_of: IsoDate | None = Field(None, description="The date all day arithmetic uses. Default: today (UTC).")
+    order: Order
+    profile: Profile | None = Field(None, description="Absent: nothing is known about the patient.")
+    pharmacy: Reference | None = None
+    prescriber: Reference | None = None
+
+
 
 
 class CodingOut(Out):

@@ -1,4 +1,4 @@
-"""Pharmacy order checks, part 2: the shared Decision -> verdict, coded issues, and what was not checked.
+"""The shared Decision -> the order check's verdict, coded issues, and what was not checked.
 
 Which rules concern an order, from the rule files (no per-rule table here):
   * an LDN order: every active rule;
@@ -21,15 +21,16 @@ pass otherwise. Issues found in the profile that the order neither causes nor ch
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from ..native.models import AdvisoryOut, NotEvaluatedOut
-from .models import Verdict
 from ..core.decision import Advisory, Decision, NotEvaluated
 from ..core.facts import Facts
+from ..core.representation import AdvisoryOut, NotEvaluatedOut
 from ..knowledge.rules import SEVERITY_RANK, Rule
-from .mapping import CATEGORY_TEXT, Category, Order, OrderPlan
-from .coding import V3_ACT_CODE, Vocabulary, resolve
+from ..knowledge.vocabularies import V3_ACT_CODE, CodingDisplays
+from .coding import resolve
+from .mapping import CATEGORY_TEXT, Category, OrderPlan
+from .models import (CodingOut, DurOut, NotApplicableOut, Order, OrderCheckResponse, OrderIssueOut, OrderOut,
+                     UnrecognizedCodeOut, UnrecognizedItemOut, Verdict)
 
 BLOCKS_PASS = frozenset({"critical", "warning"})
 
@@ -61,26 +62,23 @@ def _not_concerned(category: Category) -> str:
     return f"checks LDN orders (or another product class); this order is {CATEGORY_TEXT[category]}"
 
 
-def _coding(field: str, code: str, vocabulary: Vocabulary) -> dict[str, str]:
-    return {"system": V3_ACT_CODE, "code": code, "display": vocabulary.display(field, code)}
+def _coding(field: str, code: str, vocabulary: CodingDisplays) -> CodingOut:
+    return CodingOut(system=V3_ACT_CODE, code=code, display=vocabulary.display(field, code))
 
 
-def issue(a: Advisory, vocabulary: Vocabulary) -> dict[str, Any]:
-    """An OrderIssueOut as plain data: the response is validated once, as a whole (see render)."""
+def issue(a: Advisory, vocabulary: CodingDisplays) -> OrderIssueOut:
     codes = resolve(a.coding, a.severity, a.evidence)
-    return {   # in OrderIssueOut's field order (see answer_data)
-        **AdvisoryOut.data(a),
-        "dur": {
-            "reason_for_service": codes.reason_for_service,
-            "reason_for_service_display": vocabulary.display("ncpdp_reason_for_service", codes.reason_for_service),
-            "clinical_significance": codes.clinical_significance,
-            "clinical_significance_display": vocabulary.display("ncpdp_clinical_significance",
-                                                                codes.clinical_significance),
-            "professional_service": codes.professional_service,
-            "professional_service_display": (vocabulary.display("professional_service", codes.professional_service)
-                                             if codes.professional_service else None)},
-        "detected_issue_code": _coding("v3_act_code", codes.v3_act_code, vocabulary),
-        "suggested_mitigation": _coding("mitigation", codes.mitigation, vocabulary) if codes.mitigation else None}
+    service = codes.professional_service
+    dur = DurOut(
+        reason_for_service=codes.reason_for_service,
+        reason_for_service_display=vocabulary.display("ncpdp_reason_for_service", codes.reason_for_service),
+        clinical_significance=codes.clinical_significance,
+        clinical_significance_display=vocabulary.display("ncpdp_clinical_significance", codes.clinical_significance),
+        professional_service=service,
+        professional_service_display=vocabulary.display("professional_service", service) if service else None)
+    return OrderIssueOut(
+        **AdvisoryOut.fields_of(a), dur=dur, detected_issue_code=_coding("v3_act_code", codes.v3_act_code, vocabulary),
+        suggested_mitigation=_coding("mitigation", codes.mitigation, vocabulary) if codes.mitigation else None)
 
 
 def _verdict(category: Category, issues: list[Advisory],
@@ -100,31 +98,28 @@ def _verdict(category: Category, issues: list[Advisory],
                     + (f" ({info} info issue(s) to note)" if info else "")]
 
 
-def _order(plan: OrderPlan) -> dict[str, Any]:
+def _order(plan: OrderPlan) -> OrderOut:
     rec = plan.recognition
-    return {"category": plan.category, "kind": plan.kind, "ingredients": list(rec.ingredients),
-            "recognised_by": rec.matched_by, "matched": rec.matched, "naltrexone_form": rec.naltrexone_form,
-            "dose_mg": plan.dose_mg, "administrations_per_day": plan.per_day, "daily_dose_mg": plan.daily_dose_mg}
+    return OrderOut(category=plan.category, kind=plan.kind, ingredients=list(rec.ingredients),
+                    recognised_by=rec.matched_by, matched=rec.matched, naltrexone_form=rec.naltrexone_form,
+                    dose_mg=plan.dose_mg, administrations_per_day=plan.per_day, daily_dose_mg=plan.daily_dose_mg)
 
 
-def _unrecognized(plan: OrderPlan, decision: Decision, order: Order) -> list[dict[str, Any]]:
-    out = [{"field": "order", "name": order.name, "codes": list(order.codes)}] \
+def _unrecognized(plan: OrderPlan, decision: Decision, order: Order) -> list[UnrecognizedItemOut]:
+    out = [UnrecognizedItemOut(field="order", name=order.name, codes=list(order.codes))] \
         if plan.category == "unrecognized" else []
     for u in decision.facts.unrecognized:
         field = f"profile.medications[{u['index']}]" if u["index"] < plan.profile_medications else "order"
-        out.append({"field": field, "name": u["name"], "codes": u["codes"]})
+        out.append(UnrecognizedItemOut(field=field, name=u["name"], codes=u["codes"]))
     return out
 
 
-def answer_data(order_check_id: str, plan: OrderPlan, decision: Decision, rules: dict[str, Rule], order: Order,
-                vocabulary: Vocabulary) -> dict[str, Any]:
-    """The OrderCheckResponse as plain data, every field in the models' order: `to_json` of it is the model's JSON
-    (tests/test_order_checks.py checks every answer), so the JSON answer is sent without building a model per issue,
-    code and rule (~30% of an order check)."""
+def answer(order_check_id: str, plan: OrderPlan, decision: Decision, rules: dict[str, Rule], order: Order,
+           vocabulary: CodingDisplays) -> OrderCheckResponse:
     category = plan.category
     concerning: list[Advisory] = []
-    issues: list[dict[str, Any]] = []
-    profile_issues: list[dict[str, Any]] = []
+    issues: list[OrderIssueOut] = []
+    profile_issues: list[OrderIssueOut] = []
     for advisory in decision.advisories:            # already most severe first
         if concerns(rules[advisory.rule_id], category):
             concerning.append(advisory)
@@ -132,26 +127,26 @@ def answer_data(order_check_id: str, plan: OrderPlan, decision: Decision, rules:
         else:
             profile_issues.append(issue(advisory, vocabulary))
     not_evaluated: list[NotEvaluated] = []
-    not_applicable: list[dict[str, str]] = []
+    not_applicable: list[NotApplicableOut] = []
     skipped = {n.rule_id: n for n in decision.not_evaluated}
     fired = {a.rule_id for a in decision.advisories}
     for rule in sorted((r for r in rules.values() if r.active), key=lambda r: r.id):
         if rule.id in fired:
             continue
         if not concerns(rule, category):
-            not_applicable.append({"rule_id": rule.id, "rule_version": rule.version,
-                                   "reason": _not_concerned(category)})
+            not_applicable.append(NotApplicableOut(rule_id=rule.id, rule_version=rule.version,
+                                                   reason=_not_concerned(category)))
         elif rule.id in skipped:
             why = ruled_out(rule, decision.facts)
             if why:
-                not_applicable.append({"rule_id": rule.id, "rule_version": rule.version, "reason": why})
+                not_applicable.append(NotApplicableOut(rule_id=rule.id, rule_version=rule.version, reason=why))
             else:
                 not_evaluated.append(skipped[rule.id])
     not_evaluated.sort(key=lambda n: (-SEVERITY_RANK[n.severity], n.rule_id))
     verdict, reasons = _verdict(category, concerning, [n for n in not_evaluated if n.severity in BLOCKS_PASS])
-    return {
-        "order_check_id": order_check_id, "as_of": decision.as_of, "knowledge_version": decision.knowledge_version,
-        "verdict": verdict, "verdict_reasons": reasons, "order": _order(plan), "issues": issues,
-        "profile_issues": profile_issues, "not_evaluated": [NotEvaluatedOut.data(n) for n in not_evaluated],
-        "not_applicable": not_applicable, "unrecognized": _unrecognized(plan, decision, order),
-        "unrecognized_codes": list(plan.unrecognized_codes), "notes": list(plan.notes)}
+    return OrderCheckResponse(
+        order_check_id=order_check_id, as_of=decision.as_of, knowledge_version=decision.knowledge_version,
+        verdict=verdict, verdict_reasons=reasons, order=_order(plan), issues=issues, profile_issues=profile_issues,
+        not_evaluated=[NotEvaluatedOut.of(n) for n in not_evaluated], not_applicable=not_applicable,
+        unrecognized=_unrecognized(plan, decision, order),
+        unrecognized_codes=[UnrecognizedCodeOut(**c) for c in plan.unrecognized_codes], notes=list(plan.notes))

@@ -15,9 +15,8 @@ from typing import Any, Callable
 
 import jwt
 import yaml
-from fastapi import HTTPException, Request
-from fastapi.security import APIKeyHeader, HTTPBearer
-from fastapi.security.base import SecurityBase
+from fastapi import HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 SCOPES = ("evaluate", "order-check", "audit-read")
 ALGORITHMS = ["RS256", "RS384", "ES256", "ES384"]      # asymmetric only: no "none", no shared-secret HS*
@@ -112,28 +111,15 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from a configured issu
 ANONYMOUS = Principal("anonymous", frozenset(SCOPES))
 
 
-# How the contract declares the two credentials (components.securitySchemes, and `security` on every operation that
-# requires one): service.app.generated_openapi adds them where a route depends on require(). FastAPI would declare
-# them itself from `Depends(_api_key)` and `Depends(_bearer)` sub-dependencies, at ~30 us of dependency solving each
-# on every request; require() calls the same two readers directly instead.
-SECURITY_SCHEMES: dict[str, SecurityBase] = {s.scheme_name: s for s in (_api_key, _bearer)}
-_REQUIRES: set[Callable[..., Any]] = set()
-
-
-def requires_credentials(call: Callable[..., Any] | None) -> bool:
-    """Is this dependency one that require() made?"""
-    return call in _REQUIRES
-
-
-def require(scope: str | None) -> Callable[..., Principal]:
-    """A dependency: the caller must present a credential (and hold `scope`, when given).
-    async: a dict lookup of a key hash or one JWT signature check (tens of µs) costs less than a thread-pool hop."""
-    async def dependency(request: Request) -> Principal:
+def require(scope: str | None) -> Callable[..., Any]:
+    """A dependency: the caller must present a credential (and hold `scope`, when given). The two credential
+    readers are Security sub-dependencies, so the contract declares both schemes on every route that uses it."""
+    async def dependency(request: Request, api_key: str | None = Security(_api_key),
+                         bearer: HTTPAuthorizationCredentials | None = Security(_bearer)) -> Principal:
         auth: Authenticator = request.app.state.authenticator
         if not auth.enabled:
             principal = ANONYMOUS
         else:
-            api_key, bearer = await _api_key(request), await _bearer(request)
             principal = auth.authenticate(api_key, bearer.credentials if bearer else None)
             if principal is None:
                 raise HTTPException(401, "A valid API key (X-API-Key) or bearer token is required.",
@@ -142,5 +128,4 @@ def require(scope: str | None) -> Callable[..., Principal]:
                 raise HTTPException(403, f"This credential does not grant the '{scope}' scope.")
         request.state.principal = principal
         return principal
-    _REQUIRES.add(dependency)
     return dependency

@@ -1,15 +1,29 @@
 """Liveness and readiness."""
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict
 
 from .metrics import exposition
-from .problems import problem_response
-from .common import problems
-from ..native.models import Health, Readiness
+from .problems import error_responses, problem_response
 
 router = APIRouter(tags=["operations"])
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ready", "degraded"]
+    audit: Literal["ok", "unavailable"]
+    knowledge_version: str
+    active_rules: int
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")
@@ -17,7 +31,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses=problems(503),
+@router.get("/readyz", response_model=Readiness, responses=error_responses(503),
             summary="Readiness: knowledge loaded and the engine answers")
 def readyz(request: Request):
     ev = getattr(request.app.state, "evaluator", None)

@@ -75,3 +75,11 @@ def install(app: FastAPI) -> None:
         # Log the type only: messages can carry request content.
         log.error("unhandled error %s on %s", type(exc).__name__, request.url.path)
         return problem_response(500, "Internal error", "The request could not be evaluated; no advice was given.")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for problem+json error responses."""
+    text = {400: "Malformed request body", 401: "No valid credential", 403: "Credential lacks the scope",
+            404: "Not found", 413: "Request body too large",
+            422: "Invalid request: the problem names each offending field", 503: "Not ready or engine failure"}
+    return {s: {"description": text[s], "model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}

@@ -178,24 +178,29 @@ def test_unknown_route_is_problem_json(client):
     assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
 
 
-def test_the_response_is_the_models_json_for_every_rule_case(evaluator):
-    """The endpoint sends EvaluationResponse.data without building the model: the bytes must be the model's JSON."""
-    from pydantic_core import to_json
+def test_the_response_of_every_rule_case_meets_the_committed_schema(evaluator):
+    """Every rule case's answer, as the endpoint writes it, against schemas/evaluation-response.schema.json."""
+    import json
+
+    import jsonschema
 
     from service.core.context import PatientContext
+
+    from ..conftest import ROOT
 
     from ..conftest import FIXED_TODAY
     from ..knowledge.test_rule_cases import CASES
     extra = {"medications": [{"name": "Ünknown tincture “x”", "status": "active", "codes": [{"system": "ndc",
                                                                                               "code": "0000-1"}]},
                              {"codes": [{"system": "rxnorm", "code": "999999999"}]}]}
+    schema = json.loads((ROOT / "schemas" / "evaluation-response.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
     bodies = [case["context"] for _, _, case in CASES] + [extra]
     advisories = 0
     for body in bodies:
         decision = evaluator.evaluate(PatientContext.model_validate(body), FIXED_TODAY)
         advisories += len(decision.advisories)
-        data = EvaluationResponse.data("e-1", decision)
-        assert to_json(data) == EvaluationResponse.model_validate(data).model_dump_json().encode()
+        validator.validate(json.loads(EvaluationResponse.of("e-1", decision).model_dump_json()))
     assert advisories > len(CASES) // 2                     # the cases do fire: advisories were compared
 
 

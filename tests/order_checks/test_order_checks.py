@@ -21,7 +21,7 @@ from service.knowledge.errors import KnowledgeError
 from service.knowledge.terminology import load_terminology
 from service.order_checks.verdict import concerns
 from service.order_checks.mapping import OrderCheckRequest, plan
-from service.order_checks.coding import load_vocabulary, resolve
+from service.order_checks.coding import resolve
 from service.settings import Settings
 
 from ..conftest import ROOT
@@ -504,7 +504,7 @@ def test_coding_alternates_name_evidence_the_rule_shows(kb):
 
 
 def test_every_code_in_the_rules_has_a_display(kb):
-    vocabulary = load_vocabulary(ROOT / "schemas/rule.schema.json")
+    vocabulary = kb.coding_displays
     for rule in kb.rules.values():
         for entry in [rule.coding, *(rule.coding.get("alternates") or ())]:
             for field in ("ncpdp_reason_for_service", "ncpdp_clinical_significance", "professional_service",

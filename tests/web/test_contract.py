@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from service.app import CONTRACT, generated_openapi, load_contract
+from service.web.openapi import CONTRACT, generated_openapi, load_contract
 from tools.contract import json_schemas
 
 from ..conftest import ROOT

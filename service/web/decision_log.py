@@ -1,4 +1,5 @@
-"""What the routers share: the evaluator of this process and the documented error responses."""
+"""The decision log: the one place a decision is recorded, its metrics and its audit record (queued, never
+blocking the answer; see service/audit/runtime.py). Every channel calls it once per decision."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,28 +10,9 @@ from typing import Any
 from fastapi import Request
 
 from ..audit.record import AuditRecord, Channel, record_of
-from ..core.decision import Decision, Evaluator
+from ..core.decision import Decision
+from .metrics import count_decision
 from .telemetry import request_id_var
-from .problems import PROBLEM_JSON, Problem
-
-
-def evaluator_of(request: Request) -> Evaluator:
-    """This process's evaluator. The hot endpoints call this rather than depend on `evaluator`: FastAPI spends
-    ~40 us resolving a dependency, on a request whose own work is a few hundred."""
-    return request.app.state.evaluator
-
-
-async def evaluator(request: Request) -> Evaluator:
-    # async: an attribute read needs no trip through the thread pool.
-    return evaluator_of(request)
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for problem+json error responses."""
-    text = {400: "Malformed request body", 401: "No valid credential", 403: "Credential lacks the scope",
-            404: "Not found", 413: "Request body too large",
-            422: "Invalid request: the problem names each offending field", 503: "Not ready or engine failure"}
-    return {s: {"description": text[s], "model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
 
 def _caller(request: Request) -> str | None:
@@ -41,7 +23,8 @@ def _caller(request: Request) -> str | None:
 def record_decision(request: Request, decision: Decision, *, id: str, channel: Channel, started: float,
                     patient_id: str | None = None, outcome: str | None = None, caller: str | None = None,
                     detail: dict[str, Any] | None = None) -> None:
-    """Queue the audit record of a decision (never blocks the answer; see service/audit/runtime.py)."""
+    """Count the decision's advisories and queue its audit record."""
+    count_decision(decision)
     auditor = getattr(request.app.state, "auditor", None)
     if auditor is None:
         return
