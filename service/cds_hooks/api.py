@@ -119,7 +119,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
             log.info("cds hook answered", extra={"fields": {"service": service.id, "cards": 0, "scope": "none"}})
             return CdsResponse(cards=[])
         try:
-            gathered = await gatherer.gather(*data_needs(drafts.scope))
+            gathered = await gatherer.gather(*data_needs(drafts.scope, ev.kb.rules.values()))
         except PreconditionFailed as exc:
             log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
             return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412)

@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from ..core.decision import Advisory, Decision
+from ..core.scope import concerns
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import Rule
 from . import codes, fhir
@@ -242,15 +243,6 @@ def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBa
 
 # --- cards --------------------------------------------------------------------------------------------------------
 
-def _relevant(a: Advisory, scope: frozenset[str]) -> bool:
-    """Order and booking hooks show only advice about what is being ordered or booked."""
-    if scope & {"ldn", "chart"}:
-        return True
-    return bool(("opioid" in scope and a.evidence.get("current_opioids"))
-                or ("naltrexone" in scope and a.evidence.get("other_naltrexone"))
-                or ("procedure" in scope and a.evidence.get("periop_procedure")))
-
-
 def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggestion]) -> Card:
     return Card(uuid=_uuid(hook_instance, a.id), summary=a.summary, indicator=a.severity, detail=detail(a, base),
                 source=Source(label=f"LDN decision support: {a.title}", url=f"{base}/v1/rules/{a.rule_id}",
@@ -296,7 +288,8 @@ def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instan
     """[(card, rule id or 'not-evaluated', rule version)], most severe first."""
     out: list[tuple[Card, str, str]] = []
     for a in decision.advisories:
-        if (a.severity == "info" and not include_info) or not _relevant(a, mapped.drafts.scope):
+        # Order and booking hooks show only advice about what is being ordered or booked.
+        if (a.severity == "info" and not include_info) or not concerns(kb.rules[a.rule_id], mapped.drafts.scope):
             continue
         card = advisory_card(a, hook_instance, base, suggestions(a, mapped, decision, kb, patient_id))
         out.append((card, a.rule_id, a.rule_version))

@@ -25,6 +25,8 @@ from typing import Any, Iterable
 
 from ..core.context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext,
                        Procedure, Renal)
+from ..core.scope import ProductClass, inputs_needed, product_class
+from ..knowledge.rules import Rule
 from ..knowledge.terminology import Recognition, Terminology
 from . import codes, fhir
 from . import services as keys
@@ -57,6 +59,7 @@ class MedicationItem:
     resource: dict[str, Any]
     medication: Medication
     recognition: Recognition
+    product: ProductClass
     draft: bool = False
     selected: bool = False
     timing: str | None = None
@@ -68,15 +71,15 @@ class MedicationItem:
 
     @property
     def is_ldn(self) -> bool:
-        return self.recognition.kind == "naltrexone" and self.recognition.naltrexone_form == "ldn"
+        return self.product == "ldn"
 
     @property
     def is_opioid(self) -> bool:
-        return self.recognition.kind == "opioid"
+        return self.product == "opioid"
 
     @property
     def is_other_naltrexone(self) -> bool:
-        return self.recognition.kind == "naltrexone" and not self.is_ldn
+        return self.product == "naltrexone"
 
     @property
     def current(self) -> bool:
@@ -244,7 +247,8 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         dose = daily_dose_mg(resource, recognition.strength_mg)
         recognition = terminology.recognise(name, pairs, dose)
     medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
-    return MedicationItem(resource, medication, recognition, draft, selected,
+    return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
+                          selected,
                           administration_time(resource, terminology) if timing else None)
 
 
@@ -368,27 +372,26 @@ def read_drafts(hook: str, context: dict[str, Any], index: fhir.ResourceIndex, t
             proc = read_procedure(r, index, draft=True, selected=selected)
             if proc is not None:
                 procs.append(proc)
-    scope = set()
     chosen = [m for m in meds if m.selected and m.medication.status != "stopped"]
-    if any(m.is_ldn for m in chosen):
-        scope.add("ldn")
-    if any(m.is_opioid for m in chosen):
-        scope.add("opioid")
-    if any(m.is_other_naltrexone for m in chosen):
-        scope.add("naltrexone")
+    scope = {m.product for m in chosen} & {"ldn", "opioid", "naltrexone"}
     if any(p.selected and p.procedure.date >= today for p in procs):
         scope.add("procedure")
     return Drafts(tuple(meds), tuple(procs), frozenset(scope))
 
 
-def data_needs(scope: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
-    """(required, optional) prefetch keys for this scope. The medication list is required everywhere: without it
-    the service cannot tell whether the patient is on LDN or an opioid (412)."""
+# Prefetch keys that carry each input (rules/knowledge.yaml), required first.
+_KEYS_OF_INPUT = {"medications": (keys.MEDICATION_REQUESTS, keys.MEDICATION_STATEMENTS),
+                  "renal": (keys.EGFR, keys.CONDITIONS),
+                  "procedures": (keys.APPOINTMENTS, keys.PROCEDURES, keys.SERVICE_REQUESTS)}
+
+
+def data_needs(scope: frozenset[str], rules: Iterable[Rule]) -> tuple[frozenset[str], frozenset[str]]:
+    """(required, optional) prefetch keys: what the rules concerning this scope need (service/core/scope.py). The
+    medication list is required everywhere: without it the service cannot tell whether the patient is on LDN or
+    an opioid (412)."""
     required = frozenset({keys.MEDICATION_REQUESTS})
-    if scope & {"ldn", "chart"}:
-        return required, frozenset({keys.MEDICATION_STATEMENTS, keys.EGFR, keys.CONDITIONS, keys.APPOINTMENTS,
-                                    keys.PROCEDURES, keys.SERVICE_REQUESTS})
-    return required, frozenset({keys.MEDICATION_STATEMENTS})
+    wanted = {k for i in inputs_needed(rules, scope) for k in _KEYS_OF_INPUT.get(i, ())}
+    return required, frozenset(wanted - required)
 
 
 # --- the record ---------------------------------------------------------------------------------------------------

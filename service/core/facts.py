@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 from .context import LdnOrder, Medication, PatientContext
 from ..knowledge.terminology import Recognition, Terminology
+from .scope import product_class
 
 CURRENT = frozenset({"active", "proposed"})
 DECIMALS = 4   # clinical quantities to 0.0001 (mg, mL/min): also keeps every float in plain decimal notation,
@@ -91,7 +92,7 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
                 if m.status in CURRENT:
                     opioids.append((m, r))
             elif kind == "naltrexone":
-                if r.naltrexone_form == "ldn":
+                if product_class(r, m.name, terminology) == "ldn":
                     ldn_meds.append((m, r))
                 elif m.status in CURRENT:
                     others.append((m, r))

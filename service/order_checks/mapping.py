@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..core.context import MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext
+from ..core.scope import ProductClass, product_class
 from ..core.units import administrations_per_day
 from ..knowledge.terminology import Recognition, Terminology
 from .models import Order, OrderCheckRequest, OrderKind, Profile
 
-Category = Literal["ldn", "naltrexone", "opioid", "other", "unrecognized"]
+Category = ProductClass
 CATEGORY_TEXT = {"ldn": "low-dose naltrexone (LDN)", "naltrexone": "a naltrexone product other than LDN",
                  "opioid": "an opioid", "other": "neither an opioid nor a naltrexone product",
                  "unrecognized": "not recognised"}
@@ -42,21 +43,6 @@ class OrderPlan:
 
 def _codes(codes: list[Code]) -> tuple[tuple[str, str], ...]:
     return tuple((c.system, c.code) for c in codes)
-
-
-def _category(order: Order, rec: Recognition, terminology: Terminology) -> Category:
-    if rec.kind == "opioid":
-        return "opioid"
-    if rec.kind == "naltrexone":
-        # A naltrexone product at an LDN strength, or of no known strength, is checked as LDN (the dose rules then
-        # say what they could not check). Written as LDN but at a standard strength ("LDN 45 mg", "compounded
-        # naltrexone 50 mg") it is still an LDN order, at a wrong dose: the dose rules are the ones to say so.
-        if rec.naltrexone_form in ("ldn", "unspecified"):
-            return "ldn"
-        if rec.naltrexone_form == "oral-standard" and order.name and terminology.has_ldn_marker(order.name):
-            return "ldn"
-        return "naltrexone"
-    return "unrecognized" if rec.kind == "unrecognized" else "other"
 
 
 def _daily(dose: float | None, per_day: int | None, what: str, notes: list[str]) -> float | None:
@@ -127,7 +113,7 @@ def plan(request: OrderCheckRequest, terminology: Terminology) -> OrderPlan:
     order, profile = request.order, request.profile or Profile()
     notes: list[str] = []
     rec = terminology.recognise(order.name, _codes(order.codes), order.dose_mg)
-    category = _category(order, rec, terminology)
+    category = product_class(rec, order.name, terminology)
     medications = list(profile.medications) if profile.medications is not None else None
     reading = None
     if category == "ldn":

@@ -1,12 +1,7 @@
 """The shared Decision -> the order check's verdict, coded issues, and what was not checked.
 
-Which rules concern an order, from the rule files (no per-rule table here):
-  * an LDN order: every active rule;
-  * an opioid, or a naltrexone product other than LDN: the rules whose `coding.counterpart` names that class (the
-    other side of a two-product conflict: NCPDP DD, ID, TD), i.e. opioid co-administration and perioperative hold
-    for an opioid, duplicate naltrexone for a naltrexone product. The dose, titration, timing, renal and
-    counselling rules are about the LDN regimen itself;
-  * anything else: none. An unrecognised order is never a pass: nobody can say what concerns it.
+Which rules concern an order is the core's scope decision (service/core/scope.py), the same one CDS Hooks uses for
+its drafts. An unrecognised order is never a pass: nobody can say what concerns it.
 A rule that concerns the order but could not run (an input missing) blocks a pass, unless the facts that were given
 already rule it out: one of its top-level `is` conditions contradicts a provided fact. Every LDN rule needs
 `ldn.in_use` true, so when the medication list shows no LDN in use, a missing procedure list cannot hide a
@@ -25,6 +20,7 @@ import json
 from ..core.decision import Advisory, Decision, NotEvaluated
 from ..core.facts import Facts
 from ..core.representation import AdvisoryOut, NotEvaluatedOut
+from ..core.scope import concerns
 from ..knowledge.rules import SEVERITY_RANK, Rule
 from ..knowledge.vocabularies import V3_ACT_CODE, CodingDisplays
 from .coding import resolve
@@ -33,13 +29,6 @@ from .models import (CodingOut, DurOut, NotApplicableOut, Order, OrderCheckRespo
                      UnrecognizedCodeOut, UnrecognizedItemOut, Verdict)
 
 BLOCKS_PASS = frozenset({"critical", "warning"})
-
-
-def concerns(rule: Rule, category: Category) -> bool:
-    """Does this rule check an order of this category?"""
-    if category == "ldn":
-        return True
-    return category in ("opioid", "naltrexone") and rule.coding.get("counterpart") == category
 
 
 def ruled_out(rule: Rule, facts: Facts) -> str | None:
@@ -117,11 +106,12 @@ def _unrecognized(plan: OrderPlan, decision: Decision, order: Order) -> list[Unr
 def answer(order_check_id: str, plan: OrderPlan, decision: Decision, rules: dict[str, Rule], order: Order,
            vocabulary: CodingDisplays) -> OrderCheckResponse:
     category = plan.category
+    subjects = frozenset({category})
     concerning: list[Advisory] = []
     issues: list[OrderIssueOut] = []
     profile_issues: list[OrderIssueOut] = []
     for advisory in decision.advisories:            # already most severe first
-        if concerns(rules[advisory.rule_id], category):
+        if concerns(rules[advisory.rule_id], subjects):
             concerning.append(advisory)
             issues.append(issue(advisory, vocabulary))
         else:
@@ -133,7 +123,7 @@ def answer(order_check_id: str, plan: OrderPlan, decision: Decision, rules: dict
     for rule in sorted((r for r in rules.values() if r.active), key=lambda r: r.id):
         if rule.id in fired:
             continue
-        if not concerns(rule, category):
+        if not concerns(rule, subjects):
             not_applicable.append(NotApplicableOut(rule_id=rule.id, rule_version=rule.version,
                                                    reason=_not_concerned(category)))
         elif rule.id in skipped:

@@ -180,13 +180,16 @@ def test_irrelevant_orders_fetch_nothing(evaluator):
     assert response.json() == {"cards": []} and stub.requests == []
 
 
-def test_appointment_book_fetches_only_the_medication_list(evaluator):
+def test_appointment_book_fetches_what_the_procedure_rules_need(evaluator):
+    """The rules that concern a booking (core/scope.py) need the medication list and the procedure list: the
+    service's prefetch has medications and ServiceRequests; kidney data is never fetched for a booking."""
     stub = _ehr(**{"/MedicationRequest": bundle(medication_request("l", text="LDN 4.5 mg capsule", dose_mg=4.5))})
     client = make_client(evaluator, transport=stub)
     body = hook_request("appointment-book", appointments=[appointment("a", "2026-03-10T08:00:00Z")],
                         patient=PATIENT, fhirServer=SERVER, fhirAuthorization=AUTH)
     response = post_hook(client, "ldn-appointment-book", body)
-    assert {r.url.path for r in stub.requests} == {"/fhir/MedicationRequest", "/fhir/MedicationStatement"}
+    assert {r.url.path for r in stub.requests} == {"/fhir/MedicationRequest", "/fhir/MedicationStatement",
+                                                   "/fhir/ServiceRequest"}
     assert cards_by_rule(response)["ldn-perioperative-hold"]["indicator"] == "warning"
 
 

@@ -19,7 +19,7 @@ from service.web.auth import hash_key
 from service.knowledge.base import load_knowledge
 from service.knowledge.errors import KnowledgeError
 from service.knowledge.terminology import load_terminology
-from service.order_checks.verdict import concerns
+from service.core.scope import concerns
 from service.order_checks.mapping import OrderCheckRequest, plan
 from service.order_checks.coding import resolve
 from service.settings import Settings
@@ -221,7 +221,7 @@ def test_every_active_rule_is_accounted_for(client, kb):
         assert len(listed) == len(set(listed))
         silent = {r.id for r in kb.active_rules} - set(listed)
         # A rule missing from every list ran, concerns the order, and stayed silent.
-        assert all(concerns(kb.rules[r], data["order"]["category"]) for r in silent)
+        assert all(concerns(kb.rules[r], frozenset({data["order"]["category"]})) for r in silent)
 
 
 def test_same_request_same_answer(client):
