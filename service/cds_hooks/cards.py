@@ -26,6 +26,7 @@ from ..core.decision import Advisory, Decision
 from ..core.scope import concerns
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import Rule
+from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
 from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
@@ -194,9 +195,9 @@ def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Sugge
     q = quantities[0]
     value = fhir.number(q.get("value"))
     unit = (fhir.text(q.get("code")) or fhir.text(q.get("unit")) or "").lower()
-    if value is None or value <= 0 or unit not in ("mg", "mcg", "ug", "g"):
+    if value is None or value <= 0 or unit not in MG_PER_UNIT:
         return None
-    per_day = order.medication.dose_mg / ({"mg": 1.0, "g": 1000.0}.get(unit, 0.001) * value)   # administrations
+    per_day = order.medication.dose_mg / (MG_PER_UNIT[unit] * value)   # administrations
     q.clear()
     q.update(value=round(target / per_day, 4), unit="mg", system=UCUM, code="mg")
     return Suggestion(label=f"Change the LDN dose to {_fmt_mg(target)} mg daily", uuid="-",

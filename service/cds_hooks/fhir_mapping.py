@@ -23,11 +23,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..core.context import (MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext,
-                       Procedure, Renal)
+from ..core.context import (LDN_STATUS, MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication,
+                            PatientContext, Procedure, Renal)
 from ..core.scope import ProductClass, inputs_needed, product_class
 from ..knowledge.rules import Rule
 from ..knowledge.terminology import Recognition, Terminology
+from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from . import services as keys
 
@@ -35,8 +36,6 @@ MEDICATION_ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
 PROCEDURE_TYPES = ("Appointment", "ServiceRequest", "Procedure")
 MAX_MEDICATIONS = 500   # PatientContext limits
 MAX_PROCEDURES = 100
-_MASS_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "ug": 0.001, "µg": 0.001,
-            "microgram": 0.001, "micrograms": 0.001, "g": 1000.0, "gram": 1000.0, "grams": 1000.0}
 _UNITS = {"tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules",
           "{capsule}", "{cap}", "1", "{dose}", "dose", "doses", "each", "ea"}
 _PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
@@ -50,8 +49,6 @@ _STATEMENT_STATUS = {"active": "active", "intended": "proposed", "on-hold": "on-
                      "stopped": "stopped", "not-taken": None, "entered-in-error": None}
 _DRAFT_STATUS = {"draft": "proposed", "active": "active", "on-hold": "on-hold", "completed": "completed",
                  "stopped": "stopped", "cancelled": "stopped", "entered-in-error": None}
-_LDN_STATUS = {"proposed": "proposed", "active": "active", "on-hold": "on-hold", "completed": "stopped",
-               "stopped": "stopped"}
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,8 @@ def _per_administration_mg(dosage: dict[str, Any], strength_mg: float | None) ->
         unit = (fhir.text(q.get("code")) or fhir.text(q.get("unit")) or "").lower()
         if value is None or value <= 0:
             continue
-        if unit in _MASS_MG:
-            return value * _MASS_MG[unit]
+        if unit in MG_PER_UNIT:
+            return value * MG_PER_UNIT[unit]
         if unit in _UNITS and strength_mg:
             return value * strength_mg
     return None
@@ -468,7 +465,7 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
                   terminology: Terminology) -> Mapped:
     """record: prefetch key -> resources, or None when the data could not be had (unknown, not empty)."""
     draft_keys = {m.key for m in drafts.medications if m.key} | {p.key for p in drafts.procedures if p.key}
-    held = [m for m in drafts.medications if m.is_ldn and m.medication.status in _LDN_STATUS]
+    held = [m for m in drafts.medications if m.is_ldn and m.medication.status in LDN_STATUS]
     ldn_draft = next((m for m in held if m.selected), held[0] if held else None)
 
     record_meds: list[MedicationItem] = []
@@ -495,9 +492,9 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
     if ldn_draft is not None:
         previous = ldn_any_record.medication.dose_mg if ldn_any_record else None
         changed = fhir.parse_date(ldn_any_record.resource.get("authoredOn")) if ldn_any_record else None
-        ldn = LdnOrder(status=_LDN_STATUS[ldn_draft.medication.status], dose_mg=ldn_draft.medication.dose_mg,
-                       timing=ldn_draft.timing, previous_dose_mg=previous,
-                       last_dose_change=changed if previous is not None else None)
+        ldn = LdnOrder.of_medication(ldn_draft.medication.status, dose_mg=ldn_draft.medication.dose_mg,
+                                     timing=ldn_draft.timing, previous_dose_mg=previous,
+                                     last_dose_change=changed if previous is not None else None)
 
     procedures_known = record.get(keys.APPOINTMENTS) is not None or bool(drafts.procedures)
     procedures: list[Procedure] | None = None

@@ -29,6 +29,9 @@ def _iso_text(value: object) -> object:
 
 IsoDate = Annotated[dt.date, Field(strict=False), BeforeValidator(_iso_text)]
 MedicationStatus = Literal["active", "proposed", "on-hold", "completed", "stopped"]
+LdnStatus = Literal["proposed", "active", "on-hold", "stopped"]
+LDN_STATUS: dict[str, LdnStatus] = {"active": "active", "proposed": "proposed", "on-hold": "on-hold",
+                                    "completed": "stopped", "stopped": "stopped"}
 
 
 class Strict(BaseModel):
@@ -47,13 +50,19 @@ class Patient(Strict):
 
 
 class LdnOrder(Strict):
-    status: Literal["proposed", "active", "on-hold", "stopped"]
+    status: LdnStatus
     dose_mg: DoseMg | None = None
     timing: Annotated[str, Field(min_length=1, max_length=60,
                                  description="bedtime, morning, qhs, ... (free text, normalised).")] | None = None
     start_date: IsoDate | None = None
     previous_dose_mg: DoseMg | None = None
     last_dose_change: IsoDate | None = None
+
+    @classmethod
+    def of_medication(cls, status: MedicationStatus, **fields: object) -> "LdnOrder":
+        """The LDN block of a medication-list entry, a pharmacy order or an EHR draft: the one place that maps a
+        medication's status to the LDN block's (a completed LDN course is a stopped one)."""
+        return cls(status=LDN_STATUS[status], **fields)
 
 
 class Medication(Strict):

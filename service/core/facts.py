@@ -61,8 +61,7 @@ def _ldn_from_medications(ldn: list[tuple[Medication, Recognition]]) -> tuple[Ld
     if not ldn:
         return None
     med, rec = next(((m, r) for m, r in ldn if m.status in CURRENT), ldn[0])
-    status = {"completed": "stopped"}.get(med.status, med.status)
-    return LdnOrder(status=status, dose_mg=rec.strength_mg), med
+    return LdnOrder.of_medication(med.status, dose_mg=rec.strength_mg), med
 
 
 def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) -> Facts:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from ..knowledge.units import MG_PER_UNIT
 from .context import MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG
 
 # Numbers without leading zeros or a naked decimal point (ISMP: write "0.5", not ".5"), within range per unit.
@@ -31,8 +32,7 @@ DOSE_TEXT_PATTERN = (rf"^ *(?:{_MG_NUMBER} *(?:{_MG})?|{_MCG_NUMBER} *{_MCG}|{_G
 _DOSE_TEXT = re.compile(DOSE_TEXT_PATTERN)
 # What the text says, read leniently: only to explain a refusal ("600 mg is above 500 mg").
 _LENIENT = re.compile(r" *([0-9]*\.?[0-9]+) *([a-zµμ]*) *", re.IGNORECASE)
-_MG_PER_UNIT = {"": Decimal(1), "mg": Decimal(1), "mcg": Decimal("0.001"), "ug": Decimal("0.001"),
-                "µg": Decimal("0.001"), "μg": Decimal("0.001"), "g": Decimal(1000)}
+_MG_PER_UNIT = {"": Decimal(1), **{unit: Decimal(str(mg)) for unit, mg in MG_PER_UNIT.items()}}   # "": a bare number
 EXAMPLES = "'4.5 mg', '4500 mcg' or '0.0045 g'"
 
 

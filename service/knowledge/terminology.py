@@ -20,6 +20,7 @@ from typing import Any, Literal, cast
 import yaml
 
 from .errors import KnowledgeError
+from .units import MG_PER_UNIT
 
 Kind = Literal["opioid", "naltrexone", "opioid-antagonist", "non-opioid", "unrecognized"]
 NaltrexoneForm = Literal["ldn", "oral-standard", "extended-release-injection", "combination", "unspecified"]
@@ -46,8 +47,6 @@ _SYSTEMS = {
 _ATC_CODE = re.compile(r"[A-Z]\d\d[A-Z]{2}\d\d")
 _ATC_CLASS = re.compile(r"[A-Z](\d\d([A-Z]{1,2})?)?")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|[a-z]+")
-_MASS_MG = {"mg": 1.0, "milligram": 1.0, "milligrams": 1.0, "mcg": 0.001, "ug": 0.001, "microgram": 0.001,
-            "micrograms": 0.001, "g": 1000.0, "gm": 1000.0, "gram": 1000.0, "grams": 1000.0}
 # A mass followed by one of these is a concentration or a rate ("1 mg/mL", "10 mg/5 mL", "50 mcg/hr"), not a
 # strength. "mg/day" and "mg/dose" are doses and stay.
 _PER = {"ml", "l", "g", "kg", "hr", "h", "hour", "hours", "actuat"}
@@ -98,7 +97,7 @@ def _strengths(tokens: tuple[str, ...]) -> list[tuple[int, float]]:
     """(position, mg) of each "number mass-unit" in the tokens that is a strength, not a concentration."""
     found = []
     for i in range(len(tokens) - 1):
-        factor = _MASS_MG.get(tokens[i + 1])
+        factor = MG_PER_UNIT.get(tokens[i + 1])
         if factor is None or not _is_number(tokens[i]):
             continue
         after = tokens[i + 2:i + 5]

@@ -104,8 +104,8 @@ def _ldn(order: Order, rec: Recognition, terminology: Terminology, notes: list[s
     status = {"new": "proposed", "refill": "active", "change": "proposed" if previous is not None else "active"}
     if order.kind == "change" and previous is None:
         notes.append("dose change without a usable previous dose: the titration step could not be checked")
-    ldn = LdnOrder(status=status[order.kind], dose_mg=daily, timing=timing, previous_dose_mg=previous,
-                   last_dose_change=order.last_dose_change)
+    ldn = LdnOrder.of_medication(status[order.kind], dose_mg=daily, timing=timing, previous_dose_mg=previous,
+                                 last_dose_change=order.last_dose_change)
     return _LdnReading(ldn, dose, per_day, daily)
 
 
