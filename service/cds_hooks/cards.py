@@ -252,11 +252,17 @@ def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggest
                 overrideReasons=list(OVERRIDE_REASONS) if a.severity != "info" else None)
 
 
+def _unidentified(decision: Decision) -> list[str]:
+    """The medications of the record or the order that could not be identified, by their display text."""
+    return [u.get("name") or ", ".join(f"{c['system']} {c['code']}" for c in u.get("codes") or ())
+            for u in decision.facts.unrecognized]
+
+
 def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, hook_instance: str, base: str,
                        include_info: bool) -> Card | None:
     scope = mapped.drafts.scope
     in_use = bool((decision.facts.fact.get("ldn") or {}).get("in_use"))
-    if not ("ldn" in scope or (in_use and ("chart" in scope or include_info))):
+    if not ("ldn" in scope or (in_use and (scope & {"chart", "unrecognized"} or include_info))):
         return None
     rules = [n for n in decision.not_evaluated if n.severity != "info" or include_info] \
         if scope & {"ldn", "chart"} else []
@@ -270,18 +276,25 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
     if "medication_statements" in mapped.notes:
         lines.append(f"- {mapped.notes['medication_statements']}")
         labels.append("patient-reported medications")
+    unidentified = _unidentified(decision)
+    if unidentified:
+        lines += [f"- Not identified, so not checked as an opioid or a naltrexone product: {md(u)}"
+                  for u in unidentified]
+        labels.append(f"{len(unidentified)} medication(s) not identified")
     if not lines:
         return None
-    summary = "Not fully checked, data missing: " + ", ".join(labels) + "."
+    summary = "Not fully checked: " + ", ".join(labels) + "."
     if len(summary) > 139:
         summary = summary[:138].rstrip() + "…"
-    text = ("Some checks could not run because the data they need was not available. They were not passed: "
-            "nothing is known about them.\n\n" + "\n".join(lines)
-            + "\n\nProvide the data (prefetch, or FHIR access through fhirAuthorization) to have them checked.")
-    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing), summary=summary, indicator="info",
-                detail=text, source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
-                                           topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
-                                                        display="Checks not run for lack of data")))
+    text = ("Some checks could not run because the data they need was not available or could not be read. They "
+            "were not passed: nothing is known about them.\n\n" + "\n".join(lines)
+            + "\n\nProvide the data (prefetch, or FHIR access through fhirAuthorization), or a recognised name or "
+              "code, to have them checked.")
+    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified), summary=summary,
+                indicator="info", detail=text,
+                source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
+                              topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
+                                           display="Checks not run for lack of data")))
 
 
 def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instance: str, base: str,

@@ -101,7 +101,7 @@ class Drafts:
     """What the hook's context puts in front of the service: orders being placed, appointments being booked."""
     medications: tuple[MedicationItem, ...] = ()
     procedures: tuple[ProcedureItem, ...] = ()
-    scope: frozenset[str] = frozenset()   # ldn | opioid | naltrexone | procedure | chart
+    scope: frozenset[str] = frozenset()   # ldn | opioid | naltrexone | unrecognized | procedure | chart
 
     def selected(self, predicate: str) -> list[MedicationItem]:
         return [m for m in self.medications if m.selected and getattr(m, predicate)]
@@ -370,7 +370,7 @@ def read_drafts(hook: str, context: dict[str, Any], index: fhir.ResourceIndex, t
             if proc is not None:
                 procs.append(proc)
     chosen = [m for m in meds if m.selected and m.medication.status != "stopped"]
-    scope = {m.product for m in chosen} & {"ldn", "opioid", "naltrexone"}
+    scope = {m.product for m in chosen} & {"ldn", "opioid", "naltrexone", "unrecognized"}
     if any(p.selected and p.procedure.date >= today for p in procs):
         scope.add("procedure")
     return Drafts(tuple(meds), tuple(procs), frozenset(scope))
@@ -384,9 +384,10 @@ _KEYS_OF_INPUT = {"medications": (keys.MEDICATION_REQUESTS, keys.MEDICATION_STAT
 
 def data_needs(scope: frozenset[str], rules: Iterable[Rule]) -> tuple[frozenset[str], frozenset[str]]:
     """(required, optional) prefetch keys: what the rules concerning this scope need (service/core/scope.py). The
-    medication list is required everywhere: without it the service cannot tell whether the patient is on LDN or
-    an opioid (412)."""
-    required = frozenset({keys.MEDICATION_REQUESTS})
+    medication list is required wherever a rule applies: without it the service cannot tell whether the patient is
+    on LDN or an opioid (412). For a draft it could not identify, the list is only wanted: the card saying so
+    needs to know whether the patient is on LDN, and no card is better than a 412 for an unknown product."""
+    required = frozenset({keys.MEDICATION_REQUESTS}) if scope - {"unrecognized"} else frozenset()
     wanted = {k for i in inputs_needed(rules, scope) for k in _KEYS_OF_INPUT.get(i, ())}
     return required, frozenset(wanted - required)
 

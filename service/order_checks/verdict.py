@@ -9,8 +9,8 @@ perioperative hold. Only an info-only rule that could not run leaves a pass poss
 changed the verdict, and it is still listed under not_evaluated.
 
 Verdict: stop when an issue concerning the order is critical; review when one is a warning, when a rule that could
-have raised a warning or a critical issue for the order was not evaluated, or when the order was not recognised;
-pass otherwise. Issues found in the profile that the order neither causes nor changes are listed apart
+have raised a warning or a critical issue for the order was not evaluated, or when the order or a profile entry was
+not recognised (each named by its field); pass otherwise. Issues found in the profile that the order neither causes nor changes are listed apart
 (profile_issues) and do not change the verdict.
 """
 from __future__ import annotations
@@ -70,12 +70,14 @@ def issue(a: Advisory, vocabulary: CodingDisplays) -> OrderIssueOut:
         suggested_mitigation=_coding("mitigation", codes.mitigation, vocabulary) if codes.mitigation else None)
 
 
-def _verdict(category: Category, issues: list[Advisory],
-             blocking: list[NotEvaluated]) -> tuple[Verdict, list[str]]:
+def _verdict(category: Category, issues: list[Advisory], blocking: list[NotEvaluated],
+             unidentified: list[UnrecognizedItemOut]) -> tuple[Verdict, list[str]]:
     reasons = [f"{i.severity}: {i.rule_id}: {i.summary}" for i in issues if i.severity in BLOCKS_PASS]
     reasons += [f"not evaluated, could have been {n.severity}: {n.rule_id}: {n.reason}" for n in blocking]
-    if category == "unrecognized":
-        reasons.append("the ordered medication was not recognised: it could not be checked")
+    # Uncertainty is never a pass: an entry nobody could identify might be an opioid or a naltrexone product.
+    reasons += ["the ordered medication was not recognised: it could not be checked" if u.field == "order" else
+                f"not recognised: {u.field}: it could not be checked as an opioid or a naltrexone product"
+                for u in unidentified]
     if any(i.severity == "critical" for i in issues):
         return "stop", reasons
     if reasons:
@@ -133,10 +135,12 @@ def answer(order_check_id: str, plan: OrderPlan, decision: Decision, rules: dict
             else:
                 not_evaluated.append(skipped[rule.id])
     not_evaluated.sort(key=lambda n: (-SEVERITY_RANK[n.severity], n.rule_id))
-    verdict, reasons = _verdict(category, concerning, [n for n in not_evaluated if n.severity in BLOCKS_PASS])
+    unidentified = _unrecognized(plan, decision, order)
+    verdict, reasons = _verdict(category, concerning, [n for n in not_evaluated if n.severity in BLOCKS_PASS],
+                                unidentified)
     return OrderCheckResponse(
         order_check_id=order_check_id, as_of=decision.as_of, knowledge_version=decision.knowledge_version,
         verdict=verdict, verdict_reasons=reasons, order=_order(plan), issues=issues, profile_issues=profile_issues,
         not_evaluated=[NotEvaluatedOut.of(n) for n in not_evaluated], not_applicable=not_applicable,
-        unrecognized=_unrecognized(plan, decision, order),
+        unrecognized=unidentified,
         unrecognized_codes=[UnrecognizedCodeOut(**c) for c in plan.unrecognized_codes], notes=list(plan.notes))

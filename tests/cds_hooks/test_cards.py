@@ -134,7 +134,7 @@ def test_order_select_looks_at_the_new_selection(client):
     cards = cards_by_rule(post_hook(client, "ldn-order-select", now_oxy))
     assert set(cards) == {OPIOID}
     assert [s["label"] for s in cards[OPIOID]["suggestions"]] == ["Remove the draft opioid order"]
-    metformin = hook_request("order-select", drafts=[ldn_draft(), medication_request("m", text="metformin 500 mg",
+    metformin = hook_request("order-select", drafts=[ldn_draft(), medication_request("m", text="acetaminophen 500 mg",
                                                                                       status="draft")],
                              prefetch=prefetch)
     metformin["context"]["selections"] = ["MedicationRequest/m"]
@@ -305,3 +305,24 @@ def test_another_naltrexone_ordered_for_a_patient_on_ldn(client):
     cards = cards_by_rule(post_hook(client, "ldn-order-sign", body))
     assert set(cards) == {"ldn-duplicate-naltrexone"}
     assert cards["ldn-duplicate-naltrexone"]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/viv"
+
+
+def test_an_unidentified_draft_for_a_patient_on_ldn_is_listed_as_not_checked(client):
+    on_ldn = medication_request("ldn-active", text="Naltrexone 4.5 mg capsule (compounded)", dose_mg=4.5)
+    unknown = medication_request("zz", text="Zorvexa 10 mg tablet", status="draft")
+    body = hook_request("order-sign", drafts=[unknown], prefetch=record(medicationRequests=bundle(on_ldn)))
+    (card,) = post_hook(client, "ldn-order-sign", body).json()["cards"]
+    assert card["indicator"] == "info" and "not identified" in card["summary"]
+    assert "Zorvexa 10 mg tablet" in card["detail"]
+    not_on_ldn = hook_request("order-sign", drafts=[unknown], prefetch=record(medicationRequests=bundle()))
+    assert post_hook(client, "ldn-order-sign", not_on_ldn).json() == {"cards": []}
+
+
+def test_unidentified_record_entries_are_listed_on_the_ldn_order(client):
+    odd = medication_request("odd", text="Herbal tincture X-7 drops")
+    body = hook_request("order-sign", drafts=[ldn_draft()], prefetch=record(
+        medicationRequests=bundle(odd), egfr=bundle(egfr(90)), conditions=bundle(), appointments=bundle(),
+        medicationStatements=bundle()))
+    cards = post_hook(client, "ldn-order-sign", body).json()["cards"]
+    gap = next(c for c in cards if c["summary"].startswith("Not fully checked"))
+    assert "Herbal tincture X-7 drops" in gap["detail"] and "1 medication(s) not identified" in gap["summary"]

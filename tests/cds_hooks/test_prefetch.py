@@ -175,7 +175,7 @@ def test_the_spec_fhir_authorization_example_is_used_as_is(evaluator):
 
 def test_irrelevant_orders_fetch_nothing(evaluator):
     stub = _ehr()
-    amoxicillin = medication_request("amox", text="Amoxicillin 500 mg capsule", status="draft")
+    amoxicillin = medication_request("amox", text="Acetaminophen 500 mg tablet", status="draft")
     response = _call(evaluator, stub, drafts=[amoxicillin])
     assert response.json() == {"cards": []} and stub.requests == []
 

@@ -145,14 +145,26 @@ def test_stop_beats_review_and_reasons_list_both(client):
 
 
 def test_an_opioid_for_a_patient_known_not_to_take_ldn_passes(client):
-    data = check(client, {"name": "Percocet 5/325", "kind": "new"}, {"medications": [{"name": "metformin"}]})
+    data = check(client, {"name": "Percocet 5/325", "kind": "new"}, {"medications": [{"name": "acetaminophen"}]})
     assert data["verdict"] == "pass", data["verdict_reasons"]
     assert data["not_evaluated"] == []
     # No procedure list, but the medication list shows no LDN: the perioperative hold cannot fire, and says why.
     hold = by_rule(data["not_applicable"])["ldn-perioperative-hold"]
     assert hold["reason"] == "cannot fire: ldn.in_use is false and the rule needs true"
     assert by_rule(data["not_applicable"])["ldn-dose-above-range"]["reason"].startswith("checks LDN orders")
-    assert data["unrecognized"] == [{"field": "profile.medications[0]", "name": "metformin", "codes": []}]
+    assert data["unrecognized"] == []
+
+
+@pytest.mark.parametrize("order", [{"name": "Percocet 5/325", "kind": "new"}, {"name": "acetaminophen", "kind": "new"},
+                                   {"name": "Naltrexone 4.5 mg capsule", "kind": "refill", "dose_mg": 4.5}])
+def test_an_unrecognised_profile_entry_is_never_a_pass(client, order):
+    meds = [{"name": "acetaminophen"}, {"name": "Zorvexa 10 mg"}]
+    data = check(client, order, {"medications": meds, "procedures": [], "renal": {"egfr": 90}})
+    assert data["verdict"] == "review", data["verdict_reasons"]
+    assert any(r.startswith("not recognised: profile.medications[1]") for r in data["verdict_reasons"])
+    assert data["unrecognized"] == [{"field": "profile.medications[1]", "name": "Zorvexa 10 mg", "codes": []}]
+    known = check(client, order, {"medications": meds[:1], "procedures": [], "renal": {"egfr": 90}})
+    assert known["verdict"] == "pass", known["verdict_reasons"]      # the same order, every entry known
 
 
 def test_an_opioid_without_a_medication_list_is_never_a_pass(client):
