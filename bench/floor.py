@@ -1,95 +1,85 @@
-"""The floor for rule evaluation: the shipped rules' conditions written by hand as one Python function.
+"""The floor for rule evaluation: the rule files' conditions compiled once into plain Python closures.
 
 `make_floor(kb)` returns `floor(fact) -> frozenset of fired rule names`, the same names DurableEngine.evaluate
 returns (`<rule id>` and `<rule id>#<escalation index>`), applied to the same fact dict (derive_facts(...).fact).
-Thresholds are read from the rule files' parameters, so a re-tuned threshold needs no change here; a changed
-condition or a new rule does. `check(kb, engine)` proves the two agree (on the reference contexts and on every
-rule's own test cases) before any floor figure is reported: a benchmark against a wrong floor is worthless.
+It is derived from the loaded rules (conditions with their parameters resolved), so it covers whatever rules exist:
+a new rule, a changed condition or a re-tuned threshold needs no change here. It is the least work any evaluator
+must do: one closure call per condition node on an in-memory dict, no JSON, no engine. `check(kb, engine)` proves
+the two agree (on the reference contexts and on every rule's own test cases) before any floor figure is reported.
 
-Semantics as in the condition language: a comparison on an absent fact is false.
+Semantics as in the condition language: a comparison on an absent fact is false (is_not too); `exists` tests
+presence.
 """
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from typing import Any, Callable, Iterable
 
 from service.core.context import PatientContext
-from service.core.engine import DurableEngine
+from service.core.engine import DurableEngine, rule_name
 from service.core.facts import derive_facts
 from service.knowledge.base import KnowledgeBase
 
-FLOOR_RULES = frozenset({
-    "ldn-bedtime-dosing", "ldn-dose-above-range", "ldn-dose-addiction-range", "ldn-dose-below-range",
-    "ldn-duplicate-naltrexone", "ldn-opioid-coadministration", "ldn-perioperative-hold", "ldn-renal-impairment",
-    "ldn-side-effect-counselling", "ldn-titration-start", "ldn-titration-step", "ldn-perioperative-hold#0"})
+Test = Callable[[dict[str, Any]], bool]
+_MISSING = object()
+_CMP = {"lt": operator.lt, "lte": operator.le, "gt": operator.gt, "gte": operator.ge}
+
+
+def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
+    keys = path.split(".")
+
+    def get(fact: dict[str, Any]) -> Any:
+        node: Any = fact
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return _MISSING
+            node = node[key]
+        return node
+    return get
 
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equality as the engine sees it: true is not 1."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def compile_condition(condition: dict[str, Any]) -> Test:
+    if "all" in condition:
+        parts = [compile_condition(c) for c in condition["all"]]
+        return lambda fact: all(p(fact) for p in parts)
+    if "any" in condition:
+        parts = [compile_condition(c) for c in condition["any"]]
+        return lambda fact: any(p(fact) for p in parts)
+    get = _getter(condition["fact"])
+    (op,) = [k for k in condition if k != "fact"]
+    want = condition[op]
+    if op == "exists":
+        return lambda fact: (get(fact) is not _MISSING) == want
+    if op == "is":
+        return lambda fact: _same(get(fact), want)
+    if op == "is_not":
+        return lambda fact: (v := get(fact)) is not _MISSING and not _same(v, want)
+    if op == "in":
+        return lambda fact: any(_same(get(fact), w) for w in want)
+    cmp = _CMP[op]
+    return lambda fact: _num(v := get(fact)) and cmp(v, want)
+
+
 def make_floor(kb: KnowledgeBase) -> Callable[[dict[str, Any]], frozenset[str]]:
-    p = {r.id: r.param_values for r in kb.active_rules}
-    above_max = p["ldn-dose-above-range"]["ldn_max_mg"]
-    above_addiction = p["ldn-dose-above-range"]["addiction_dose_mg"]
-    addiction = p["ldn-dose-addiction-range"]["addiction_dose_mg"]
-    below_min = p["ldn-dose-below-range"]["ldn_min_mg"]
-    lookahead = p["ldn-perioperative-hold"]["lookahead_days"]
-    hold_min = p["ldn-perioperative-hold"]["hold_days_min"]
-    egfr_threshold = p["ldn-renal-impairment"]["egfr_threshold"]
-    ckd_stages = frozenset(p["ldn-renal-impairment"]["ckd_stages"])
-    counsel_window = p["ldn-side-effect-counselling"]["new_start_window_days"]
-    start_dose = p["ldn-titration-start"]["start_dose_mg"]
-    start_window = p["ldn-titration-start"]["new_start_window_days"]
-    max_step = p["ldn-titration-step"]["max_step_mg"]
-    min_interval = p["ldn-titration-step"]["min_interval_days"]
+    tests: list[tuple[str, Test]] = []
+    for rule in kb.active_rules:
+        base = compile_condition(rule.when)
+        tests.append((rule_name(rule.id), base))
+        for i, esc in enumerate(rule.escalations):
+            tests.append((rule_name(rule.id, i), compile_condition({"all": [rule.when, esc.when]})))
 
     def floor(fact: dict[str, Any]) -> frozenset[str]:
-        ldn = fact.get("ldn")
-        if not ldn or ldn.get("in_use") is not True:      # every rule starts with ldn.in_use is true
-            return frozenset()
-        fired = []
-        if ldn.get("at_bedtime") is False:
-            fired.append("ldn-bedtime-dosing")
-        dose = ldn.get("dose_mg")
-        if _num(dose):
-            if above_max < dose < above_addiction:
-                fired.append("ldn-dose-above-range")
-            if dose >= addiction:
-                fired.append("ldn-dose-addiction-range")
-            if dose < below_min:
-                fired.append("ldn-dose-below-range")
-        meds = fact.get("medications") or {}
-        n = meds.get("current_other_naltrexone_count")
-        if _num(n) and n > 0:
-            fired.append("ldn-duplicate-naltrexone")
-        n = meds.get("current_opioid_count")
-        if _num(n) and n > 0:
-            fired.append("ldn-opioid-coadministration")
-        days = (fact.get("procedures") or {}).get("periop_days_until")
-        if _num(days) and 0 <= days <= lookahead:
-            fired.append("ldn-perioperative-hold")
-            if days <= hold_min:
-                fired.append("ldn-perioperative-hold#0")
-        renal = fact.get("renal") or {}
-        egfr = renal.get("egfr")
-        if (_num(egfr) and egfr < egfr_threshold) or renal.get("ckd_stage") in ckd_stages \
-                or renal.get("dialysis") is True:
-            fired.append("ldn-renal-impairment")
-        if ldn.get("has_previous_dose") is False:
-            since = ldn.get("days_since_start")
-            proposed = ldn.get("status") == "proposed"
-            if proposed or (_num(since) and since <= counsel_window):
-                fired.append("ldn-side-effect-counselling")
-            if _num(dose) and dose > start_dose and (proposed or (_num(since) and since <= start_window)):
-                fired.append("ldn-titration-start")
-        step = ldn.get("dose_increase_mg")
-        if _num(step) and step > 0:
-            since_change = ldn.get("days_since_last_change")
-            if step > max_step or (_num(since_change) and since_change < min_interval):
-                fired.append("ldn-titration-step")
-        return frozenset(fired)
-
+        return frozenset(name for name, test in tests if test(fact))
     return floor
 
 
@@ -109,10 +99,10 @@ def check(kb: KnowledgeBase, engine: DurableEngine,
     """(agrees, problems): the floor fires exactly what the engine fires on every context given and every test
     case of every rule; and it knows exactly the rules the engine has."""
     problems = []
-    if engine.rule_names != FLOOR_RULES:
-        problems.append(f"floor covers {sorted(FLOOR_RULES ^ engine.rule_names)} differently from the engine "
-                        "(a rule was added, removed or renamed: update bench/floor.py)")
     floor = make_floor(kb)
+    names = {rule_name(r.id, i) for r in kb.active_rules for i in (None, *range(len(r.escalations)))}
+    if engine.rule_names != names:
+        problems.append(f"floor covers {sorted(names ^ engine.rule_names)} differently from the engine")
     for name, ctx in _contexts(kb, contexts):
         fact = derive_facts(ctx, kb.terminology, ctx.as_of or dt.date(2026, 3, 1)).fact
         want, got = engine.evaluate(fact), floor(fact)

@@ -43,8 +43,8 @@ def refusals(settings: Settings) -> list[str]:
 def uvicorn_config(settings: Settings) -> uvicorn.Config:
     proxy = {"proxy_headers": True, "forwarded_allow_ips": settings.forwarded_allow_ips} \
         if settings.forwarded_allow_ips else {"proxy_headers": False}
-    # uvloop and httptools (dependencies) rather than asyncio and h11: ~1.5x the requests per second per worker
-    # (bench/README.md); named, not "auto", so a missing one stops start-up instead of silently slowing it.
+    # uvloop and httptools (dependencies; bench/README.md says what they buy), named rather than "auto" so that a
+    # missing one stops start-up instead of silently slowing it.
     return uvicorn.Config("service.main:app", host=settings.host, port=settings.port, workers=settings.workers,
                           log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=10,
                           log_config=None, loop="uvloop", http="httptools", **proxy)
