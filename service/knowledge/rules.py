@@ -100,8 +100,8 @@ def _check_template(text: str, rule_file: str, rule_id: str, where: str, params:
                                  rule=rule_id, field=where)
 
 
-def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source], inputs: dict[str, Any],
-              vocabulary: dict[str, FactType], evidence_keys: set[str]) -> Rule:
+def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes and its document, valid against schemas/rule.schema.json and named after its id."""
     name = str(path)
     try:
         data = path.read_bytes()
@@ -122,15 +122,23 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
         raise KnowledgeError(name, message, rule=rule_id, field=where)
     if path.stem != rule_id:
         raise KnowledgeError(name, f"file must be named {rule_id}.yaml", rule=rule_id, field="id")
+    return data, doc
+
+
+def _check_names(doc: dict[str, Any], name: str, inputs: dict[str, Any], evidence_keys: set[str]) -> None:
+    """Required inputs and evidence keys are ones the knowledge base defines."""
     for i, req in enumerate(doc["requires"]):
         if req not in inputs:
             raise KnowledgeError(name, f"unknown input {req!r} (see rules/knowledge.yaml inputs)",
-                                 rule=rule_id, field=f"requires[{i}]")
-    params = {k: v["value"] for k, v in (doc.get("parameters") or {}).items()}
-    evidence = tuple(doc.get("evidence") or ())
-    for i, key in enumerate(evidence):
+                                 rule=doc["id"], field=f"requires[{i}]")
+    for i, key in enumerate(doc.get("evidence") or ()):
         if key not in evidence_keys:
-            raise KnowledgeError(name, f"unknown evidence key {key!r}", rule=rule_id, field=f"evidence[{i}]")
+            raise KnowledgeError(name, f"unknown evidence key {key!r}", rule=doc["id"], field=f"evidence[{i}]")
+
+
+def _conditions(doc: dict[str, Any], name: str, params: dict[str, Any],
+                vocabulary: dict[str, FactType]) -> tuple[dict[str, Any], tuple[Escalation, ...]]:
+    """The condition and the escalations, resolved against the fact vocabulary and the parameters."""
     try:
         when = resolve(doc["when"], params, vocabulary, "when")
         escalations = tuple(
@@ -138,17 +146,24 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
                        e.get("summary"), e.get("action"))
             for i, e in enumerate(doc.get("escalations") or ()))
     except ConditionError as exc:
-        raise KnowledgeError(name, str(exc), rule=rule_id, field=exc.field) from exc
+        raise KnowledgeError(name, str(exc), rule=doc["id"], field=exc.field) from exc
     for i, esc in enumerate(escalations):
         if SEVERITY_RANK[esc.severity] <= SEVERITY_RANK[doc["severity"]]:
-            raise KnowledgeError(name, "an escalation must raise the severity", rule=rule_id,
+            raise KnowledgeError(name, "an escalation must raise the severity", rule=doc["id"],
                                  field=f"escalations[{i}].severity")
+    return when, escalations
+
+
+def _check_texts(doc: dict[str, Any], name: str, params: dict[str, Any], vocabulary: dict[str, FactType]) -> None:
     texts = [("advisory.summary", doc["advisory"]["summary"]), ("advisory.detail", doc["advisory"]["detail"]),
              ("advisory.action", doc["advisory"]["action"])]
     texts += [(f"escalations[{i}].{k}", e[k]) for i, e in enumerate(doc.get("escalations") or ())
               for k in ("summary", "action") if k in e]
     for where, text in texts:
-        _check_template(text, name, rule_id, where, params, evidence, vocabulary)
+        _check_template(text, name, doc["id"], where, params, tuple(doc.get("evidence") or ()), vocabulary)
+
+
+def _check_suggestions(doc: dict[str, Any], name: str, params: dict[str, Any]) -> None:
     for i, s in enumerate(doc.get("suggestions") or ()):
         names = [s.get("from"), s.get("latest"), (s.get("to_when_new_start") or {}).get("param")]
         to = s.get("to")
@@ -156,27 +171,45 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
             names += [to.get("param"), to.get("previous_plus")]
         for param_name in filter(None, names):
             if param_name not in params:
-                raise KnowledgeError(name, f"unknown parameter {param_name!r}", rule=rule_id,
+                raise KnowledgeError(name, f"unknown parameter {param_name!r}", rule=doc["id"],
                                      field=f"suggestions[{i}]")
         if s["kind"] == "remove-counterpart-draft" and not (doc.get("coding") or {}).get("counterpart"):
-            raise KnowledgeError(name, "remove-counterpart-draft needs coding.counterpart", rule=rule_id,
+            raise KnowledgeError(name, "remove-counterpart-draft needs coding.counterpart", rule=doc["id"],
                                  field=f"suggestions[{i}]")
+
+
+def _citations(doc: dict[str, Any], name: str, sources: dict[str, Source]) -> tuple[Citation, ...]:
+    """Each quote found verbatim (whitespace folded) in its source."""
     citations = []
     for i, c in enumerate(doc["citations"]):
         source = sources.get(c["source"])
         if source is None:
-            raise KnowledgeError(name, f"unknown source {c['source']!r}", rule=rule_id, field=f"citations[{i}].source")
+            raise KnowledgeError(name, f"unknown source {c['source']!r}", rule=doc["id"],
+                                 field=f"citations[{i}].source")
         if not source.contains(c["quote"]):
-            raise KnowledgeError(name, f"quote not found verbatim in {source.file}", rule=rule_id,
+            raise KnowledgeError(name, f"quote not found verbatim in {source.file}", rule=doc["id"],
                                  field=f"citations[{i}].quote")
         citations.append(Citation(source.id, source.title, " ".join(c["quote"].split()),
                                   c.get("stance", "supports"), c.get("note")))
+    return tuple(citations)
+
+
+def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source], inputs: dict[str, Any],
+              vocabulary: dict[str, FactType], evidence_keys: set[str]) -> Rule:
+    """One rule file, checked whole: a problem raises KnowledgeError naming the file, the rule and the field."""
+    name = str(path)
+    data, doc = _read_rule_file(path, schema)
+    _check_names(doc, name, inputs, evidence_keys)
+    params = {k: v["value"] for k, v in (doc.get("parameters") or {}).items()}
+    when, escalations = _conditions(doc, name, params, vocabulary)
+    _check_texts(doc, name, params, vocabulary)
+    _check_suggestions(doc, name, params)
     return Rule(
-        id=rule_id, version=doc["version"], title=doc["title"], status=doc["status"], severity=doc["severity"],
+        id=doc["id"], version=doc["version"], title=doc["title"], status=doc["status"], severity=doc["severity"],
         released=doc["released"], revised=doc["revised"], description=" ".join(doc.get("description", "").split()),
         requires=tuple(doc["requires"]), parameters=dict(doc.get("parameters") or {}), when=when,
-        escalations=escalations, evidence=evidence, summary=doc["advisory"]["summary"],
-        detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=tuple(citations),
+        escalations=escalations, evidence=tuple(doc.get("evidence") or ()), summary=doc["advisory"]["summary"],
+        detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=_citations(doc, name, sources),
         coding=dict(doc.get("coding") or {}), tests=tuple(doc["tests"]), file=path.name, raw=doc,
         sha256=hashlib.sha256(data).hexdigest(),
     )
