@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from ..core.decision import Advisory, Decision
-from ..core.scope import concerns
+from ..core.scope import concerns, counterparts
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import Rule
 from ..knowledge.units import MG_PER_UNIT
@@ -222,10 +222,10 @@ def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBa
         if kind == "remove-ldn-draft" and ldn_draft is not None:
             out.append(_delete([ldn_draft], "Remove the draft LDN order", "LDN"))
         elif kind == "remove-counterpart-draft":
-            counterpart = rule.coding.get("counterpart")
-            if counterpart in _DRAFT_KIND and counterpart in scope:
-                flag, what = _DRAFT_KIND[counterpart]
-                out.append(_delete(drafts.selected(flag), f"Remove the draft {what} order", what))
+            for counterpart in sorted(counterparts(rule)):
+                if counterpart in _DRAFT_KIND and counterpart in scope:
+                    flag, what = _DRAFT_KIND[counterpart]
+                    out.append(_delete(drafts.selected(flag), f"Remove the draft {what} order", what))
         elif kind == "hold-before-procedure" and a.evidence.get("periop_procedure"):
             order = ldn_draft or mapped.ldn_record
             params = rule.param_values
@@ -267,8 +267,8 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
     rules = [n for n in decision.not_evaluated if n.severity != "info" or include_info] \
         if scope & {"ldn", "chart"} else []
     if mapped.ldn_draft is not None and not mapped.ldn_in_record and mapped.context.medications is not None:
-        # A new start (no LDN in the record): there is no previous dose to miss.
-        rules = [n for n in rules if set(n.missing) - {"ldn.previous_dose_mg"}]
+        # A new start (no LDN in the record): there is no previous dose, nor a last dose change, to miss.
+        rules = [n for n in rules if set(n.missing) - {"ldn.previous_dose_mg", "ldn.last_dose_change"}]
     missing = list(dict.fromkeys(i for n in rules for i in n.missing))
     lines = [f"- {n.reason[0].upper()}{n.reason[1:]}." for n in rules]
     lines += [f"- {mapped.notes[i]}" for i in missing if i in mapped.notes]

@@ -93,8 +93,11 @@ class Procedure(Strict):
 
 class Renal(Strict):
     egfr: Annotated[float, Field(ge=0, le=250, allow_inf_nan=False, description="mL/min/1.73m2")] | None = None
-    ckd_stage: Literal["G1", "G2", "G3a", "G3b", "G4", "G5"] | None = None
-    dialysis: bool | None = None
+    ckd_stage: Literal["G1", "G2", "G3", "G3a", "G3b", "G4", "G5", "G5D"] | None = Field(
+        None, description="KDIGO GFR category. G3: stage 3 not split into a/b (as on many problem lists); G5D: "
+                          "stage 5 on dialysis.")
+    dialysis: bool | None = Field(None, description="true: on dialysis. false alone says nothing about kidney "
+                                                    "function (the renal rule is then not evaluated).")
 
 
 class PatientContext(Strict):

@@ -10,11 +10,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .context import LdnOrder, Medication, PatientContext
+from .context import LdnOrder, Medication, PatientContext, Procedure
 from ..knowledge.terminology import Recognition, Terminology
 from .scope import product_class
 
 CURRENT = frozenset({"active", "proposed"})
+# Forms whose naltrexone blocks opioids for a day or more (rule naltrexone-opioid-blockade). bupropion/naltrexone is
+# among them: the sources put none of its doses in the low-dose range (see the rule file).
+BLOCKING_FORMS = frozenset({"oral-standard", "extended-release-injection", "combination"})
 DECIMALS = 4   # clinical quantities to 0.0001 (mg, mL/min): also keeps every float in plain decimal notation,
                # which durable-rules' JSON parser needs (it rejects exponents such as 1e-05: error 204)
 
@@ -64,6 +67,32 @@ def _ldn_from_medications(ldn: list[tuple[Medication, Recognition]]) -> tuple[Ld
     return LdnOrder.of_medication(med.status, dose_mg=rec.strength_mg), med
 
 
+def _procedure(prefix: str, p: Procedure, as_of: dt.date, procedures: dict[str, Any],
+               evidence: dict[str, Any]) -> None:
+    """The soonest procedure of a kind (periop: elective; nonelective) with opioids expected or not ruled out."""
+    expected, days = ("yes" if p.opioids_expected else "unknown"), (p.date - as_of).days
+    procedures[f"{prefix}_days_until"] = days
+    procedures[f"{prefix}_opioids_expected"] = expected
+    evidence[f"{prefix}_procedure"] = {
+        "name": p.name, "date": p.date.isoformat(), "days_until": days, "opioids_expected": expected,
+        "opioids_expected_text": "expected" if expected == "yes" else "not ruled out (not stated)"}
+
+
+def _renal(sent: dict[str, Any], fact: dict[str, Any], evidence: dict[str, Any], inputs: set[str]) -> None:
+    """Kidney function is known from an eGFR, a CKD stage or dialysis; "not on dialysis" alone says nothing about
+    it, so the renal input then counts as not provided. G5D (stage 5 on dialysis) is G5 with dialysis."""
+    if "egfr" in sent:
+        sent["egfr"] = _q(sent["egfr"])
+    if not ("egfr" in sent or "ckd_stage" in sent or sent.get("dialysis") is True):
+        return
+    renal = dict(sent)
+    if renal.get("ckd_stage") == "G5D":
+        renal.update(ckd_stage="G5", dialysis=True)
+    inputs.add("renal")
+    fact["renal"] = renal
+    evidence["renal"] = sent
+
+
 def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) -> Facts:
     fact: dict[str, Any] = {}
     evidence: dict[str, Any] = {}
@@ -77,6 +106,7 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
         recognise = terminology.recognise_pairs
         opioids: list[tuple[Medication, Recognition]] = []
         others: list[tuple[Medication, Recognition]] = []
+        blocking: list[tuple[Medication, Recognition]] = []
         for i, m in enumerate(ctx.medications):
             codes = m.codes
             r = recognise(m.name, tuple([(c.system, c.code) for c in codes]) if codes else (), m.dose_mg)
@@ -91,11 +121,15 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
                     ldn_meds.append((m, r))
                 elif m.status in CURRENT:
                     others.append((m, r))
+                    if r.naltrexone_form in BLOCKING_FORMS:
+                        blocking.append((m, r))
         fact["medications"] = {"known": True, "count": len(ctx.medications), "current_opioid_count": len(opioids),
                                "current_other_naltrexone_count": len(others),
+                               "current_blocking_naltrexone_count": len(blocking),
                                "unrecognized_count": len(unrecognized)}
         evidence["current_opioids"] = [_med_evidence(m, r) for m, r in opioids]
         evidence["other_naltrexone"] = [_med_evidence(m, r) for m, r in others]
+        evidence["blocking_naltrexone"] = [_med_evidence(m, r) for m, r in blocking]
 
     order, origin = ctx.ldn, "ldn"
     if order is None:
@@ -120,6 +154,7 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
         if order.start_date is not None:
             ldn["days_since_start"] = (as_of - order.start_date).days
         if order.last_dose_change is not None:
+            inputs.add("ldn.last_dose_change")
             ldn["days_since_last_change"] = (as_of - order.last_dose_change).days
         fact["ldn"] = ldn
         evidence["ldn"] = {"source": origin, **order.model_dump(mode="json", exclude_none=True)}
@@ -131,28 +166,18 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
 
     if ctx.procedures is not None:
         inputs.add("procedures")
-        upcoming = sorted((p for p in ctx.procedures if p.elective is not False and p.date >= as_of),
-                          key=lambda p: p.date)
-        procedures: dict[str, Any] = {"known": True, "upcoming_elective_count": len(upcoming)}
-        periop = next((p for p in upcoming if p.opioids_expected is not False), None)
-        if periop is not None:
-            expected = "yes" if periop.opioids_expected else "unknown"
-            procedures["periop_days_until"] = (periop.date - as_of).days
-            procedures["periop_opioids_expected"] = expected
-            evidence["periop_procedure"] = {
-                "name": periop.name, "date": periop.date.isoformat(), "days_until": (periop.date - as_of).days,
-                "opioids_expected": expected,
-                "opioids_expected_text": "expected" if expected == "yes" else "not ruled out (not stated)"}
+        upcoming = sorted((p for p in ctx.procedures if p.date >= as_of), key=lambda p: p.date)
+        # Elective or not stated (planned) for the perioperative hold; urgent or emergency (elective false) apart.
+        elective = [p for p in upcoming if p.elective is not False]
+        procedures: dict[str, Any] = {"known": True, "upcoming_elective_count": len(elective)}
+        for prefix, candidates in (("periop", elective), ("nonelective", (p for p in upcoming if p.elective is False))):
+            soonest = next((p for p in candidates if p.opioids_expected is not False), None)
+            if soonest is not None:
+                _procedure(prefix, soonest, as_of, procedures, evidence)
         fact["procedures"] = procedures
 
     if ctx.renal is not None:
-        renal = ctx.renal.model_dump(exclude_none=True)
-        if "egfr" in renal:
-            renal["egfr"] = _q(renal["egfr"])
-        if renal:
-            inputs.add("renal")
-            fact["renal"] = renal
-            evidence["renal"] = dict(renal)
+        _renal(ctx.renal.model_dump(exclude_none=True), fact, evidence, inputs)
 
     return Facts(as_of=as_of, fact=fact, evidence=evidence, inputs=frozenset(inputs),
                  unrecognized=tuple(unrecognized))

@@ -179,12 +179,13 @@ class Terminology:
 
     def __init__(self, *, content: bytes, reader: _Reader, rxnorm: dict[str, _CodeEntry], atc: dict[str, _CodeEntry],
                  atc_classes: tuple[tuple[str, _CodeEntry], ...], ndc: dict[str, _CodeEntry], ldn_max_mg: float,
-                 injection_strengths: frozenset[float], oral_min_mg: float, bedtime: frozenset[tuple[str, ...]]):
+                 injection_strengths: frozenset[float], oral_min_mg: float, bedtime: frozenset[tuple[str, ...]],
+                 not_bedtime: frozenset[tuple[str, ...]] = frozenset()):
         self.content = content          # exact bytes of the terminology files, framed, fixed order: hash this
         self._reader = reader
         self._rxnorm, self._atc, self._atc_classes, self._ndc = rxnorm, atc, atc_classes, ndc
         self._ldn_max_mg, self._injection_strengths, self._oral_min_mg = ldn_max_mg, injection_strengths, oral_min_mg
-        self._bedtime = bedtime
+        self._bedtime, self._not_bedtime = bedtime, not_bedtime
         # Called per medication per request: memoised per instance, bounded so free text cannot grow it forever.
         self._memo = functools.lru_cache(maxsize=16384)(self._recognise)
         # recognise() for callers whose codes are already a tuple of (system, code) tuples: the memo itself, without
@@ -198,11 +199,13 @@ class Terminology:
         return self._memo(name, tuple(map(tuple, codes)), dose_mg)
 
     def is_bedtime(self, timing: str) -> bool:
-        """Does the timing text say bedtime ("qhs", "at bedtime", "nightly", "q.h.s.")? Memoised (bounded)."""
+        """Does the timing text say bedtime ("qhs", "at bedtime", "nightly", "q.h.s.")? Never with a negation
+        ("not at bedtime"). Memoised (bounded)."""
         return self._bedtime_memo(timing)
 
     def _is_bedtime(self, timing: str) -> bool:
-        return _has_phrase(_tokens(timing.replace(".", "")), self._bedtime)
+        tokens = _tokens(timing.replace(".", ""))
+        return _has_phrase(tokens, self._bedtime) and not _has_phrase(tokens, self._not_bedtime)
 
     def has_ldn_marker(self, text: str) -> bool:
         """Does the text name the product as low-dose ("LDN", "low dose", "compounded"), whatever strength it states?"""
@@ -454,6 +457,7 @@ def load_terminology(directory: Path) -> Terminology:
     bedtime = _strings(_mapping(doc.get("timing"), path, "timing").get("bedtime"), path, "timing.bedtime")
     if not bedtime:
         raise TerminologyError(path, "timing.bedtime", "must list at least one term")
+    negations = _strings(_mapping(doc.get("timing"), path, "timing").get("negations"), path, "timing.negations")
     reader = _Reader(ingredients, names, salt_words,
                      _phrases(_strings(ldn.get("markers"), path, "ldn.markers"), salt_words),
                      _phrases(_strings(er.get("markers"), path, er_entry + ".markers"), salt_words),
@@ -485,4 +489,4 @@ def load_terminology(directory: Path) -> Terminology:
         injection_strengths=frozenset(_positive(s, path, er_entry + ".strengths_mg")
                                       for s in er.get("strengths_mg") or []),
         oral_min_mg=_positive(oral.get("min_strength_mg"), path, "naltrexone_forms.oral-standard.min_strength_mg"),
-        bedtime=_phrases(t.replace(".", "") for t in bedtime))
+        bedtime=_phrases(t.replace(".", "") for t in bedtime), not_bedtime=_phrases(negations))

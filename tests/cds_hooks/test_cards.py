@@ -151,6 +151,8 @@ def test_info_cards_only_when_asked_for(client):
     dose = change["actions"][0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]
     assert dose == {"value": 1.5, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}
     assert "overrideReasons" not in asked["ldn-titration-start"]
+    # A new start has no previous dose nor last dose change to miss: the titration rules are not "not checked".
+    assert "not-evaluated" not in asked
 
 
 def test_dose_above_range_suggests_the_starting_dose(client):
@@ -326,3 +328,38 @@ def test_unidentified_record_entries_are_listed_on_the_ldn_order(client):
     cards = post_hook(client, "ldn-order-sign", body).json()["cards"]
     gap = next(c for c in cards if c["summary"].startswith("Not fully checked"))
     assert "Herbal tincture X-7 drops" in gap["detail"] and "1 medication(s) not identified" in gap["summary"]
+
+
+# --- issue 11: the standard-naltrexone blockade and urgent procedures -------------------------------------------
+
+BLOCKADE, URGENT = "naltrexone-opioid-blockade", "ldn-nonelective-procedure"
+
+
+def test_opioid_draft_for_a_patient_on_vivitrol(client):
+    vivitrol = medication_request("viv", text="Vivitrol 380 mg injection")
+    body = hook_request("order-sign", drafts=[oxycodone("oxy-draft", status="draft")],
+                        prefetch=record(medicationRequests=bundle(vivitrol)))
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", body))
+    assert set(cards) == {BLOCKADE} and cards[BLOCKADE]["indicator"] == "critical"
+    (remove,) = cards[BLOCKADE]["suggestions"]
+    assert [a["resourceId"] for a in remove["actions"]] == ["MedicationRequest/oxy-draft"]
+
+
+def test_vivitrol_draft_for_a_patient_on_an_opioid(client):
+    body = hook_request("order-sign", drafts=[medication_request("viv", text="Vivitrol 380 mg injection",
+                                                                 status="draft")],
+                        prefetch=record(medicationRequests=bundle(oxycodone("oxy-1"))))
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", body))
+    assert set(cards) == {BLOCKADE}
+    (remove,) = cards[BLOCKADE]["suggestions"]
+    assert [a["resourceId"] for a in remove["actions"]] == ["MedicationRequest/viv"]
+
+
+def test_emergency_surgery_tells_anaesthesia(client):
+    urgent = appointment("apt-1", "2026-03-02T08:00:00Z", appointmentType={"coding": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v2-0276", "code": "EMERGENCY"}]})
+    on_ldn = medication_request("ldn-active", text="Naltrexone 4.5 mg capsule (compounded)", dose_mg=4.5)
+    body = hook_request("appointment-book", appointments=[urgent],
+                        prefetch={"medicationRequests": bundle(on_ldn), "medicationStatements": None})
+    cards = cards_by_rule(post_hook(client, "ldn-appointment-book", body))
+    assert set(cards) == {URGENT} and cards[URGENT]["indicator"] == "warning"

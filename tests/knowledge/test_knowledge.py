@@ -10,6 +10,7 @@ import yaml
 
 from service.core.context import PatientContext
 from service.core.decision import Evaluator
+from service.core.scope import counterparts
 from service.knowledge.base import load_knowledge
 from service.knowledge.errors import KnowledgeError
 from service.knowledge.sources import fold_whitespace
@@ -64,6 +65,24 @@ def _break(tmp_path: Path, rule_id: str, edit) -> KnowledgeError:
     with pytest.raises(KnowledgeError) as info:
         load_knowledge(rules)
     return info.value
+
+
+@pytest.mark.parametrize("counterpart,ok", [("opioid", True), (["opioid", "naltrexone"], True), (["naltrexone"], True),
+                                            (["opioid", "benzodiazepine"], False), ([], False),
+                                            (["opioid", "opioid"], False), ("ldn", False)])
+def test_counterpart_is_one_class_or_a_list_of_classes(tmp_path, counterpart, ok):
+    rules = _copy_rules(tmp_path)
+    path = rules / "ldn" / "ldn-opioid-coadministration.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["coding"]["counterpart"] = counterpart
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    if ok:
+        rule = load_knowledge(rules).rules["ldn-opioid-coadministration"]
+        assert counterparts(rule) == frozenset([counterpart] if isinstance(counterpart, str) else counterpart)
+        return
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(rules)
+    assert info.value.field.startswith("coding.counterpart"), str(info.value)
 
 
 @pytest.mark.parametrize("edit,field,words", [

@@ -45,5 +45,7 @@ def test_the_rule_set_is_the_one_the_brief_names(kb):
     assert set(kb.rules) == {
         "ldn-opioid-coadministration", "ldn-perioperative-hold", "ldn-dose-above-range", "ldn-dose-addiction-range",
         "ldn-dose-below-range", "ldn-titration-start", "ldn-titration-step", "ldn-bedtime-dosing",
-        "ldn-renal-impairment", "ldn-duplicate-naltrexone", "ldn-side-effect-counselling"}
+        "ldn-renal-impairment", "ldn-duplicate-naltrexone", "ldn-side-effect-counselling",
+        # issue 11, the product owner's clinical decisions
+        "naltrexone-opioid-blockade", "ldn-nonelective-procedure", "ldn-titration-interval"}
     assert all(r.active for r in kb.rules.values())

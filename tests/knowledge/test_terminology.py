@@ -330,13 +330,16 @@ def test_unrecognised(term, name):
 
 @pytest.mark.parametrize("timing", ["bedtime", "at bedtime", "At Bedtime", "qhs", "QHS", "q.h.s.", "HS", "h.s.",
                                     "nightly", "at night", "every night", "1 cap PO at bedtime", "nocte",
-                                    "before bed"])
+                                    "before bed", "at bed time", "bed time", "q night", "qnight", "qhs", "hs"])
 def test_bedtime(term, timing):
     assert term.is_bedtime(timing)
 
 
 @pytest.mark.parametrize("timing", ["every morning", "qam", "in the morning", "twice daily", "BID", "evening",
-                                    "qpm", "with breakfast", ""])
+                                    "qpm", "with breakfast", "",
+                                    # negations are never bedtime (issue 11)
+                                    "not at bedtime", "no bedtime dose", "avoid bedtime", "NOT at bedtime",
+                                    "never at night", "don't take at bedtime", "avoid qhs (vivid dreams)"])
 def test_not_bedtime(term, timing):
     assert not term.is_bedtime(timing)
 

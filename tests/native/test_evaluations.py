@@ -47,8 +47,9 @@ def test_opioid_and_surgery_example(client, kb):
             assert fold_whitespace(c["quote"]) in fold_whitespace(kb.sources[c["source_id"]].text)
             assert c["url"] == f"/v1/sources/{c['source_id']}"
     assert data["unrecognized_medications"] == [{"index": 1, "name": "metformin 500 mg", "codes": []}]
-    # Only the titration step lacks an input (no previous dose was sent), and it says which.
+    # Only the titration rules lack an input (no previous dose, no last dose change was sent), and they say which.
     assert [(n["rule_id"], n["missing"]) for n in data["not_evaluated"]] == [
+        ("ldn-titration-interval", ["ldn.previous_dose_mg", "ldn.last_dose_change"]),
         ("ldn-titration-step", ["ldn.previous_dose_mg"])]
 
 

@@ -124,9 +124,10 @@ def test_pass_when_every_applicable_rule_ran_and_none_fired_above_info(client):
     data = check(client, LDN)
     assert data["verdict"] == "pass", data["verdict_reasons"]
     assert data["issues"] == []
-    # The refill carries no previous dose: the info-only titration step could not run. It is listed, and it could
-    # not have changed a pass.
-    assert [(n["rule_id"], n["severity"]) for n in data["not_evaluated"]] == [("ldn-titration-step", "info")]
+    # The refill carries no previous dose: the info-only titration rules could not run. They are listed, and they
+    # could not have changed a pass.
+    assert [(n["rule_id"], n["severity"]) for n in data["not_evaluated"]] == [("ldn-titration-interval", "info"),
+                                                                              ("ldn-titration-step", "info")]
 
 
 def test_pass_with_info_issues_only(client):
@@ -170,7 +171,9 @@ def test_an_unrecognised_profile_entry_is_never_a_pass(client, order):
 def test_an_opioid_without_a_medication_list_is_never_a_pass(client):
     data = check(client, {"name": "Percocet 5/325", "kind": "new"}, profile=None)
     assert data["verdict"] == "review"
-    assert set(by_rule(data["not_evaluated"])) == {"ldn-opioid-coadministration", "ldn-perioperative-hold"}
+    # Every rule with an opioid counterpart is listed: the LDN ones and the standard-naltrexone blockade.
+    assert set(by_rule(data["not_evaluated"])) == {"ldn-opioid-coadministration", "ldn-perioperative-hold",
+                                                   "ldn-nonelective-procedure", "naltrexone-opioid-blockade"}
     assert any("no profile medication list" in n for n in data["notes"])
 
 
@@ -461,6 +464,13 @@ FIRING = {   # rule id -> (order, profile, expected {severity: (NCPDP reason, si
     "ldn-titration-step": (dict(LDN, kind="change", previous_dose_mg=1.5), FULL_PROFILE,
                            ("info", "SR", 3, "DOSEHIND", None)),
     "ldn-side-effect-counselling": (dict(LDN, kind="new"), FULL_PROFILE, ("info", "ED", 3, "CREACT", "10")),
+    "ldn-titration-interval": (dict(LDN, kind="change", previous_dose_mg=3, last_dose_change="2026-02-25"),
+                               FULL_PROFILE, ("info", "SR", 3, "DOSEHIND", None)),
+    "ldn-nonelective-procedure": (LDN, profile(procedures=[{"date": "2026-03-02", "elective": False,
+                                                            "opioids_expected": True}]),
+                                  ("warning", "DD", 2, "DACT", None)),
+    "naltrexone-opioid-blockade": ({"name": "Oxycodone HCl 5 mg tablet", "kind": "new"},
+                                   profile(medications=[{"name": "Vivitrol"}]), ("critical", "DD", 1, "DACT", None)),
 }
 V3_DISPLAY = {"DACT": "drug action detected issue", "ALRTENDLATE": "end too late alert",
               "DOSEHIND": "High Dose for Indication Alert", "DOSELIND": "Low Dose for Indication Alert",
