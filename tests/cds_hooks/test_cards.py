@@ -363,3 +363,14 @@ def test_emergency_surgery_tells_anaesthesia(client):
                         prefetch={"medicationRequests": bundle(on_ldn), "medicationStatements": None})
     cards = cards_by_rule(post_hook(client, "ldn-appointment-book", body))
     assert set(cards) == {URGENT} and cards[URGENT]["indicator"] == "warning"
+
+
+@pytest.mark.parametrize("draft_naltrexone", [True, False])
+def test_a_naltrexone_of_unknown_strength_with_an_opioid_gets_a_critical_opioid_card(client, draft_naltrexone):
+    naltrexone = medication_request("ntx", text="Naltrexone", status="draft" if draft_naltrexone else "active")
+    opioid = oxycodone("oxy", status="active" if draft_naltrexone else "draft")
+    draft, current = (naltrexone, opioid) if draft_naltrexone else (opioid, naltrexone)
+    body = hook_request("order-sign", drafts=[draft], prefetch=record(medicationRequests=bundle(current)))
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", body))
+    assert {OPIOID, BLOCKADE} & set(cards)
+    assert all(cards[r]["indicator"] == "critical" for r in {OPIOID, BLOCKADE} & set(cards))

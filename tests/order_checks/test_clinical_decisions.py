@@ -51,3 +51,13 @@ def test_an_opioid_ordered_before_an_urgent_procedure_of_a_patient_on_ldn(client
     issue = by_rule(data["issues"])["ldn-nonelective-procedure"]
     assert issue["severity"] == "critical" and issue["dur"]["clinical_significance"] == 1
     assert "ldn-perioperative-hold" not in by_rule(data["issues"])
+
+
+@pytest.mark.parametrize("order,prof", [
+    ({"name": "naltrexone", "kind": "new"}, [OXY]),                       # the naltrexone ordered
+    ({"name": "Percocet 5/325", "kind": "new"}, [{"name": "naltrexone"}]),   # the opioid ordered
+])
+def test_a_naltrexone_of_unknown_strength_with_an_opioid_stops_through_one_opioid_rule(client, order, prof):
+    data = check(client, order, profile(medications=prof))
+    assert data["verdict"] == "stop"
+    assert {"ldn-opioid-coadministration", BLOCKADE} & set(by_rule(data["issues"]))
