@@ -1,4 +1,5 @@
-"""Production entry point: validate the knowledge base, then serve under uvicorn's process supervisor.
+"""Production entry point: validate the knowledge base and run its rules' own cases, then serve under uvicorn's
+process supervisor.
 
 Why a supervisor even for one worker: durable-rules is C; a crash (SIGSEGV) kills the worker process. uvicorn's
 Multiprocess supervisor pings each worker and starts a new one when one dies or hangs, so the service never
@@ -15,6 +16,8 @@ import tempfile
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from .authoring import casetest
+from .core.decision import Evaluator
 from .knowledge.base import load_knowledge
 from .knowledge.errors import KnowledgeError
 from .audit import migrate
@@ -57,6 +60,12 @@ def main() -> int:
         kb = load_knowledge(settings.rules_dir, settings.schemas_dir)   # fail fast, before any worker starts
     except KnowledgeError as exc:
         log.error("start-up stopped: %s", exc)
+        return 2
+    failed = [r for r in casetest.run_cases(Evaluator(kb)) if not r.passed]
+    for result in failed:          # the rule's own cases: a threshold that breaks one never starts serving
+        log.error("start-up stopped: rule %s case [%d] %r failed: %s", result.rule_id, result.index, result.name,
+                  "; ".join(result.problems))
+    if failed:
         return 2
     refused = refusals(settings)
     if refused:

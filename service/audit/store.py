@@ -19,9 +19,9 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from sqlalchemy import JSON, Date, DateTime, Float, Index, String, create_engine, event, func, select, text
+from sqlalchemy import JSON, Date, DateTime, Float, Index, String, create_engine, event, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -258,6 +258,25 @@ class AuditStore:
         stmt = stmt.order_by(decisions.c.recorded_at, decisions.c.id).limit(limit)
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(stmt)]
+
+    def iterate(self, since: dt.datetime | None = None, batch: int = 1000) -> Iterator[AuditRecord]:
+        """Every record from `since` on, oldest first, read in batches (keyset paging on recorded_at, id)."""
+        if since is not None and (since.tzinfo is None or since.utcoffset() is None):
+            raise ValueError("since must be timezone-aware")
+        after: tuple[dt.datetime, str] | None = None
+        while True:
+            stmt = select(decisions)
+            if since is not None:
+                stmt = stmt.where(decisions.c.recorded_at >= since)
+            if after is not None:
+                stmt = stmt.where(tuple_(decisions.c.recorded_at, decisions.c.id) > tuple_(*after))
+            stmt = stmt.order_by(decisions.c.recorded_at, decisions.c.id).limit(batch)
+            with self.engine.connect() as conn:
+                rows = [_record(row) for row in conn.execute(stmt)]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = (rows[-1].recorded_at, rows[-1].id)
 
     def count(self) -> int:
         with self.engine.connect() as conn:

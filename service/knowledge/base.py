@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from . import lock
 from .conditions import FactType, vocabulary_from_schema
 from .errors import KnowledgeError
 from .rules import Rule, load_rules
@@ -50,7 +51,27 @@ def _version(parts: list[tuple[str, bytes]]) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = None) -> KnowledgeBase:
+def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = None, *,
+                   check_lock: bool = True) -> KnowledgeBase:
+    """The knowledge base, or KnowledgeError naming the first problem. `check_lock=False` (a rule author's
+    trial runs: `ldn-rules test`, `explain`, `replay`) loads rules whose version is not locked yet."""
+    kb = _load(rules_dir, schemas_dir, check_lock, problems=None)
+    assert kb is not None           # without a problems list, every problem raises
+    return kb
+
+
+def knowledge_problems(rules_dir: Path | None = None, schemas_dir: Path | None = None) -> list[KnowledgeError]:
+    """Every problem start-up would stop on: one per rule file (its first), the lock, the shared files."""
+    problems: list[KnowledgeError] = []
+    try:
+        _load(rules_dir, schemas_dir, True, problems=problems)
+    except KnowledgeError as exc:     # a shared file (knowledge.yaml, sources, terminology, schemas)
+        problems.append(exc)
+    return problems
+
+
+def _load(rules_dir: Path | None, schemas_dir: Path | None, check_lock: bool,
+          problems: list[KnowledgeError] | None) -> KnowledgeBase | None:
     rules_dir = rules_dir or PROJECT_ROOT / "rules"
     schemas_dir = schemas_dir or PROJECT_ROOT / "schemas"
     meta_path = rules_dir / "knowledge.yaml"
@@ -67,8 +88,16 @@ def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = Non
     sources = load_sources(rules_dir / "sources")
     terminology = load_terminology(rules_dir / "terminology")
     rule_schema = _read_json(schemas_dir / "rule.schema.json")
-    rules = load_rules(rules_dir / "ldn", rule_schema, sources=sources,
+    rules = load_rules(rules_dir / "ldn", rule_schema, problems, sources=sources,
                        inputs=inputs, vocabulary=vocabulary, evidence_keys=set(evidence_keys))
+    if check_lock:
+        found = lock.check(rules_dir / lock.LOCK_FILE, rules.values())
+        if found and problems is None:
+            raise found[0]
+        if problems is not None:
+            problems.extend(found)
+    if problems:
+        return None
     parts = [(f"ldn/{r.file}", (rules_dir / "ldn" / r.file).read_bytes()) for r in rules.values()]
     parts += [("knowledge.yaml", meta_path.read_bytes()), ("facts.schema.json", (schemas_dir / "facts.schema.json").read_bytes()),
               ("rule.schema.json", (schemas_dir / "rule.schema.json").read_bytes()),

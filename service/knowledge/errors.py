@@ -5,6 +5,11 @@ class KnowledgeError(Exception):
     """A knowledge file is malformed. The message names the file, the rule (if any) and the field."""
 
     def __init__(self, file: str, message: str, *, rule: str | None = None, field: str | None = None):
-        self.file, self.rule, self.field = file, rule, field
+        self.file, self.rule, self.field, self.message = file, rule, field, message
         where = file + (f", rule {rule}" if rule else "") + (f", field {field}" if field else "")
         super().__init__(f"{where}: {message}")
+
+    def line(self) -> str:
+        """The problem as a rule author's tools print it: `FILE: rule ID: field PATH: message`."""
+        parts = [self.file] + ([f"rule {self.rule}"] if self.rule else []) + ([f"field {self.field}"] if self.field else [])
+        return ": ".join(parts + [self.message])

@@ -215,13 +215,26 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
     )
 
 
-def load_rules(directory: Path, schema: dict[str, Any], **context: Any) -> dict[str, Rule]:
+def load_rules(directory: Path, schema: dict[str, Any], problems: list[KnowledgeError] | None = None,
+               **context: Any) -> dict[str, Rule]:
+    """Every rule file of `directory`. The first problem raises; with a `problems` list, each file's problem is
+    appended there instead and the other files are still loaded (`ldn-rules validate` lists them all)."""
+    def fail(err: KnowledgeError) -> None:
+        if problems is None:
+            raise err
+        problems.append(err)
+
     rules: dict[str, Rule] = {}
     for path in sorted(directory.glob("*.yaml")):
-        rule = load_rule(path, schema, **context)
+        try:
+            rule = load_rule(path, schema, **context)
+        except KnowledgeError as err:
+            fail(err)
+            continue
         if rule.id in rules:
-            raise KnowledgeError(str(path), "duplicate rule id", rule=rule.id, field="id")
+            fail(KnowledgeError(str(path), "duplicate rule id", rule=rule.id, field="id"))
+            continue
         rules[rule.id] = rule
-    if not rules:
-        raise KnowledgeError(str(directory), "no rule files (*.yaml) found")
+    if not rules and not problems:
+        fail(KnowledgeError(str(directory), "no rule files (*.yaml) found"))
     return rules

@@ -1,5 +1,6 @@
 """A reference interpreter of OUR condition language, independent of durable-rules and of
-service/knowledge/conditions.py, plus hypothesis strategies over the fact vocabulary.
+service/knowledge/conditions.py (service/authoring/trace.py, which `ldn-rules explain` shows), plus hypothesis
+strategies over the fact vocabulary.
 
 Semantics (the contract of service/knowledge/conditions.py):
   * {all: [...]} / {any: [...]}: conjunction / disjunction of the sub-conditions;
@@ -17,70 +18,17 @@ from typing import Any, Iterable
 
 from hypothesis import strategies as st
 
+from service.authoring.trace import fired_names, holds  # noqa: F401  (holds: the tests call oracle.holds)
+
 ROOT = Path(__file__).resolve().parents[2]
 FACT_SCHEMA = ROOT / "schemas" / "facts.schema.json"
 
-_ABSENT = object()
-
 
 # ---------------------------------------------------------------------------------------------------------------
-# The interpreter
+# The interpreter: the one `ldn-rules explain` traces with (moved there, so its trees are the ones checked here)
 
-def lookup(fact: dict[str, Any], path: str) -> Any:
-    node: Any = fact
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return _ABSENT
-        node = node[part]
-    return node
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    raise TypeError(f"not a fact value: {value!r}")
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return _kind(a) == _kind(b) and a == b
-
-
-def holds(condition: dict[str, Any], fact: dict[str, Any]) -> bool:
-    if "all" in condition:
-        return all(holds(c, fact) for c in condition["all"])
-    if "any" in condition:
-        return any(holds(c, fact) for c in condition["any"])
-    (op,) = [k for k in condition if k != "fact"]
-    operand = condition[op]
-    value = lookup(fact, condition["fact"])
-    if op == "exists":
-        return (value is not _ABSENT) is operand
-    if value is _ABSENT:
-        return False
-    if op == "is":
-        return _equal(value, operand)
-    if op == "is_not":
-        return not _equal(value, operand)
-    if op == "in":
-        return any(_equal(value, v) for v in operand)
-    if _kind(value) != "number" or _kind(operand) != "number":
-        return False
-    return {"lt": value < operand, "lte": value <= operand, "gt": value > operand, "gte": value >= operand}[op]
-
-
-def expected_fired(rules: Iterable[Any], fact: dict[str, Any]) -> frozenset[str]:
-    """The rule names the engine must report: rule id when `when` holds, `id#i` when escalation i holds too."""
-    out = set()
-    for rule in rules:
-        if not rule.active or not holds(rule.when, fact):
-            continue
-        out.add(rule.id)
-        out.update(f"{rule.id}#{i}" for i, esc in enumerate(rule.escalations) if holds(esc.when, fact))
-    return frozenset(out)
+# The rule names the engine must report: rule id when `when` holds, `id#i` when escalation i holds too.
+expected_fired = fired_names
 
 
 def walk_leaves(condition: dict[str, Any]) -> Iterable[dict[str, Any]]:

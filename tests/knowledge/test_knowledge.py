@@ -11,6 +11,7 @@ import yaml
 from service.core.context import PatientContext
 from service.core.decision import Evaluator
 from service.core.scope import counterparts
+from service.knowledge import lock
 from service.knowledge.base import load_knowledge
 from service.knowledge.errors import KnowledgeError
 from service.knowledge.sources import fold_whitespace
@@ -46,8 +47,17 @@ def test_knowledge_version_is_a_content_hash(tmp_path, kb):
     copy = _copy_rules(tmp_path)
     assert load_knowledge(copy).version == kb.version
     path = copy / "ldn" / "ldn-renal-impairment.yaml"
-    path.write_text(path.read_text().replace("value: 60", "value: 45"))
+    path.write_text(path.read_text().replace("value: 60", "value: 45").replace("version: 1.0.0", "version: 1.1.0"))
+    relock(copy)
     assert load_knowledge(copy).version != kb.version
+
+
+def relock(rules: Path) -> None:
+    """What `ldn-rules lock` does after a rule author gave a changed rule its new version."""
+    path = rules / lock.LOCK_FILE
+    new, _, refused = lock.updated(lock.read_lock(path), load_knowledge(rules, check_lock=False).rules.values())
+    assert not refused
+    lock.write_lock(path, new)
 
 
 def _copy_rules(tmp_path: Path) -> Path:
@@ -166,6 +176,7 @@ tests:
 def test_a_new_rule_is_a_new_file(tmp_path):
     rules = _copy_rules(tmp_path)
     (rules / "ldn" / "ldn-ckd-g5-dialysis-review.yaml").write_text(NEW_RULE)
+    relock(rules)
     evaluator = Evaluator(load_knowledge(rules))   # builds one more durable host: acceptable once
     ctx = PatientContext.model_validate({"ldn": {"status": "active", "dose_mg": 4.5}, "renal": {"dialysis": True}})
     fired = {a.rule_id: a for a in evaluator.evaluate(ctx).advisories}
@@ -178,6 +189,7 @@ def test_a_new_rule_is_a_new_file(tmp_path):
 def test_draft_rules_are_listed_but_not_run(tmp_path):
     rules = _copy_rules(tmp_path)
     (rules / "ldn" / "ldn-ckd-g5-dialysis-review.yaml").write_text(NEW_RULE.replace("status: active", "status: draft"))
+    relock(rules)
     kb = load_knowledge(rules)
     assert "ldn-ckd-g5-dialysis-review" in kb.rules
     assert "ldn-ckd-g5-dialysis-review" not in {r.id for r in kb.active_rules}
