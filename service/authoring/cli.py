@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -45,13 +46,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not problems:
         kb = load_knowledge(args.rules, args.schemas)
         try:
-            Evaluator(kb)
+            evaluator = Evaluator(kb)
         except EngineError as exc:
             problems.append(KnowledgeError(str(args.rules), str(exc)))
+        else:   # start-up runs the cases too
+            problems += [KnowledgeError(str(args.rules / "ldn" / kb.rules[r.rule_id].file),
+                                        f"case {r.name!r} failed: {'; '.join(r.problems)}",
+                                        rule=r.rule_id, field=f"tests[{r.index}]")
+                         for r in casetest.run_cases(evaluator) if not r.passed]
     if problems:
         _say(*(p.line() for p in problems), f"{len(problems)} problem{'s' * (len(problems) != 1)} found")
         return FOUND
-    _say(f"valid: {len(kb.rules)} rules ({len(kb.active_rules)} active), every version locked; "
+    _say(f"valid: {len(kb.rules)} rules ({len(kb.active_rules)} active), every version locked, every case passes; "
          f"knowledge {kb.version}")
     return OK
 
@@ -105,12 +111,21 @@ def _since(text: str) -> dt.datetime:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ..audit.store import AuditStore
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..audit.store import AuditStore, normalize_url
     from ..settings import Settings
+    url = normalize_url(args.database_url or Settings().database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
+        _say(f"ldn-rules replay: no audit store at {url.database} (set DATABASE_URL or --database-url)", err=True)
+        return CANNOT
     evaluator = Evaluator(_trial_knowledge(args))
-    store = AuditStore(args.database_url or Settings().database_url)
+    store = AuditStore(url)
     try:
         impact = replay.replay_all(store.iterate(args.since), evaluator, args.since)
+    except SQLAlchemyError as exc:   # the type only: a driver message may carry the URL
+        _say(f"ldn-rules replay: the audit store {store!r} could not be read ({type(exc).__name__})", err=True)
+        return CANNOT
     finally:
         store.close()
     _say(json.dumps(impact.as_dict(), indent=2) if args.format == "json" else replay.render(impact))
@@ -137,13 +152,16 @@ def parser() -> argparse.ArgumentParser:
 
     def command(name: str, run: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--rules", type=Path, default=PROJECT_ROOT / "rules",
-                       help="knowledge directory (default: the shipped rules/)")
-        p.add_argument("--schemas", type=Path, default=PROJECT_ROOT / "schemas", help=argparse.SUPPRESS)
+        # The defaults are the service's own (RULES_DIR, SCHEMAS_DIR; unset: the shipped folders).
+        p.add_argument("--rules", type=Path, default=Path(os.environ.get("RULES_DIR") or PROJECT_ROOT / "rules"),
+                       help="knowledge directory (default: $RULES_DIR, else the shipped rules/)")
+        p.add_argument("--schemas", type=Path, help=argparse.SUPPRESS,
+                       default=Path(os.environ.get("SCHEMAS_DIR") or PROJECT_ROOT / "schemas"))
         p.set_defaults(run=run)
         return p
 
-    command("validate", cmd_validate, "everything start-up checks, each problem as FILE: rule ID: field PATH: message")
+    command("validate", cmd_validate, "everything start-up checks (files, lock, the rules' own cases), each "
+            "problem as FILE: rule ID: field PATH: message")
     t = command("test", cmd_test, "run every rule's own test cases")
     t.add_argument("-k", metavar="PATTERN", help="only the cases whose 'rule-id[i] name' contains PATTERN")
     t.add_argument("-v", "--verbose", action="store_true", help="say what each case got")

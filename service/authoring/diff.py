@@ -15,7 +15,9 @@ import yaml
 from ..knowledge.errors import KnowledgeError
 from ..knowledge.lock import HASH_EXCLUDED, LOCK_FILE, content_hash
 
-# What a reviewer asks about a change, by the rule file's top-level key (anything else: "other").
+# What a reviewer asks about a change, by the rule file's top-level key (anything else: "other"); an escalation's
+# fields by their own key.
+ESCALATION_ASPECTS = {"when": "condition", "severity": "severity", "summary": "texts", "action": "texts"}
 ASPECTS = {"when": "condition", "escalations": "condition", "severity": "severity", "status": "status",
            "parameters": "parameters", "title": "texts", "description": "texts", "advisory": "texts",
            "citations": "citations", "coding": "coding", "requires": "inputs", "evidence": "evidence",
@@ -81,7 +83,10 @@ def compare_rule(rule_id: str, old: dict[str, Any], new: dict[str, Any]) -> Rule
         top = path.split(".")[0].split("[")[0]
         if top in HASH_EXCLUDED and top != "tests":
             continue
-        change.changes.append((ASPECTS.get(top, "other"), f"{path}: {_show(a)} -> {_show(b)}"))
+        aspect = ASPECTS.get(top, "other")
+        if top == "escalations" and "." in path:
+            aspect = ESCALATION_ASPECTS.get(path.split(".")[1], "other")
+        change.changes.append((aspect, f"{path}: {_show(a)} -> {_show(b)}"))
     return change if change.changes or change.old_version != change.new_version else None
 
 
