@@ -1,7 +1,7 @@
 """An interpreter of our condition language that records, for every node, the fact value it read and its result.
 
-It is written from the language's contract (service/knowledge/conditions.py; the same semantics as the test
-suite's reference interpreter, tests/oracle.py), not from durable-rules: `ldn-rules explain` shows its trees
+It is written from the language's contract (service/knowledge/conditions.py), not from durable-rules, and is
+the test suite's oracle for durable-rules too (tests/core/oracle.py): `ldn-rules explain` shows its trees
 beside the engine's outcome, and a disagreement between the two is reported, never hidden.
 
   * {all: [...]} / {any: [...]}: conjunction / disjunction;

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.context import PatientContext
+from service.core.context import PatientContext
 from service.knowledge import lock
 
-from .conftest import ROOT
+from ..conftest import ROOT
 
 LDN_RULES = ROOT / ".venv" / "bin" / "ldn-rules"
 RENAL = "ldn/ldn-renal-impairment.yaml"
@@ -183,7 +183,7 @@ def test_the_rule_case_tests_of_make_test_run_against_rules_dir(rules):
     edit(rules, RENAL, "value: 60", "value: 40")
     bump(rules, RENAL, "1.1.0")
     assert run("lock", "--rules", str(rules)).returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_rule_cases.py"],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/knowledge/test_rule_cases.py"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "RULES_DIR": str(rules)})
     assert proc.returncode == 1, proc.stdout[-2000:]

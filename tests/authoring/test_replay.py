@@ -13,8 +13,8 @@ from service.app import create_app
 from service.audit.store import AuditStore
 from service.settings import Settings
 
-from .conftest import ROOT
-from .test_authoring_cli import bump, edit, lines, run
+from ..conftest import ROOT
+from .test_cli import bump, edit, lines, run
 
 LDN = {"status": "active", "dose_mg": 4.5, "timing": "bedtime"}
 KNEE_IN_10_DAYS = [{"name": "Knee replacement", "date": "2026-03-11", "elective": True, "opioids_expected": True}]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from service.authoring.casetest import CASE_AS_OF
 from service.authoring.explain import explain
-from service.context import PatientContext
+from service.core.context import PatientContext
 
 SETTINGS = dict(derandomize=True, database=None, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
