@@ -11,6 +11,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from ..core.context import PatientContext
+from ..core.engine import EngineError
 from ..core.decision import SUMMARY_MAX, Advisory, Decision, Evaluator, NotEvaluated
 
 # Cases without their own as_of are evaluated as of this day (as the test suite does), so a case's result never
@@ -48,7 +49,8 @@ def _advisory_problems(advisory: Advisory) -> list[str]:
     """What a fired advisory must be, whatever the case: a short complete summary, filled texts, citations."""
     out = []
     if not 0 < len(advisory.summary) <= SUMMARY_MAX or "…" in advisory.summary:
-        out.append(f"summary must be 1-{SUMMARY_MAX} characters, got {len(advisory.summary)} (cut: {advisory.summary!r})")
+        out.append(f"summary must be 1-{SUMMARY_MAX} characters, got {len(advisory.summary)} "
+                   f"(cut: {advisory.summary!r})")
     if "unknown" in advisory.summary:
         out.append(f"summary shows an unknown value: {advisory.summary!r}")
     if "{" in advisory.summary + advisory.detail + advisory.action:
@@ -90,7 +92,11 @@ def run_case(evaluator: Evaluator, rule_id: str, index: int, case: dict[str, Any
         where = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
         return CaseResult(rule_id, index, case["name"], case["expect"], "invalid context",
                           (f"the case's context is not a valid request: {where}",))
-    expected, got, problems = check_case(rule_id, case, evaluator.evaluate(ctx, today=CASE_AS_OF))
+    try:
+        decision = evaluator.evaluate(ctx, today=CASE_AS_OF)
+    except EngineError as exc:
+        return CaseResult(rule_id, index, case["name"], case["expect"], "engine error", (f"the engine failed: {exc}",))
+    expected, got, problems = check_case(rule_id, case, decision)
     return CaseResult(rule_id, index, case["name"], expected, got, tuple(problems))
 
 

@@ -136,7 +136,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     kb = load_knowledge(args.rules, args.schemas, check_lock=False)
     path = args.rules / lock.LOCK_FILE
     current = lock.read_lock(path) if path.exists() else {}
-    new, added, refused = lock.updated(current, kb.rules.values())
+    new, added, refused = lock.updated(current, kb.rules.values(), path)
     if refused:
         _say(*(p.line() for p in refused), "lock not written", err=True)
         return FOUND

@@ -54,6 +54,8 @@ def read_rule_docs(rules_dir: Path) -> dict[str, tuple[str, dict[str, Any]]]:
         if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
             raise KnowledgeError(str(path), "a rule file must be a mapping with an id", field="id")
         out[doc["id"]] = (path.name, doc)
+    if not out:
+        raise KnowledgeError(str(rules_dir / "ldn"), "no rule files (*.yaml) found")
     return out
 
 

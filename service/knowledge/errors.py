@@ -6,10 +6,11 @@ class KnowledgeError(Exception):
 
     def __init__(self, file: str, message: str, *, rule: str | None = None, field: str | None = None):
         self.file, self.rule, self.field, self.message = file, rule, field, message
+        self.also: tuple[KnowledgeError, ...] = ()     # the same file's other problems (ldn-rules validate lists them)
         where = file + (f", rule {rule}" if rule else "") + (f", field {field}" if field else "")
         super().__init__(f"{where}: {message}")
 
     def line(self) -> str:
         """The problem as a rule author's tools print it: `FILE: rule ID: field PATH: message`."""
-        parts = [self.file] + ([f"rule {self.rule}"] if self.rule else []) + ([f"field {self.field}"] if self.field else [])
+        parts = [self.file] + [f"rule {self.rule}"] * bool(self.rule) + [f"field {self.field}"] * bool(self.field)
         return ": ".join(parts + [self.message])

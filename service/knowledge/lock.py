@@ -67,14 +67,13 @@ def check(lock_path: Path, rules: Iterable[Any]) -> list[KnowledgeError]:
     lock = read_lock(lock_path)
     out = []
     for rule in rules:
-        problem = lock_problem(lock, str(lock_path.parent / "ldn" / rule.file), rule.id, rule.version,
-                               content_hash(rule.raw))
+        problem = lock_problem(lock, _rule_file(lock_path, rule), rule.id, rule.version, content_hash(rule.raw))
         if problem is not None:
             out.append(problem)
     return out
 
 
-def updated(lock: Lock, rules: Iterable[Any]) -> tuple[Lock, list[str], list[KnowledgeError]]:
+def updated(lock: Lock, rules: Iterable[Any], lock_path: Path) -> tuple[Lock, list[str], list[KnowledgeError]]:
     """The lock with every new rule version added; the versions added; and the refusals (a locked version whose
     content changed: the lock is never rewritten for it)."""
     new = {rule_id: dict(versions) for rule_id, versions in lock.items()}
@@ -86,8 +85,12 @@ def updated(lock: Lock, rules: Iterable[Any]) -> tuple[Lock, list[str], list[Kno
             new.setdefault(rule.id, {})[rule.version] = digest
             added.append(f"{rule.id} {rule.version}")
         elif locked != digest:
-            refused.append(lock_problem(lock, rule.file, rule.id, rule.version, digest))
+            refused.append(lock_problem(lock, _rule_file(lock_path, rule), rule.id, rule.version, digest))
     return new, added, refused
+
+
+def _rule_file(lock_path: Path, rule: Any) -> str:
+    return str(lock_path.parent / "ldn" / rule.file)
 
 
 def write_lock(path: Path, lock: Lock) -> None:

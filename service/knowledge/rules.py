@@ -196,20 +196,35 @@ def _citations(doc: dict[str, Any], name: str, sources: dict[str, Source]) -> tu
 
 def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source], inputs: dict[str, Any],
               vocabulary: dict[str, FactType], evidence_keys: set[str]) -> Rule:
-    """One rule file, checked whole: a problem raises KnowledgeError naming the file, the rule and the field."""
+    """One rule file, checked whole: a problem raises KnowledgeError naming the file, the rule and the field.
+    Once the file is schema-valid every step runs, and the first problem of each later step rides along in the
+    error's `.also` (`ldn-rules validate` lists them all: a bad quote and an unknown fact at once)."""
     name = str(path)
     data, doc = _read_rule_file(path, schema)
-    _check_names(doc, name, inputs, evidence_keys)
     params = {k: v["value"] for k, v in (doc.get("parameters") or {}).items()}
-    when, escalations = _conditions(doc, name, params, vocabulary)
-    _check_texts(doc, name, params, vocabulary)
-    _check_suggestions(doc, name, params)
+    problems: list[KnowledgeError] = []
+
+    def step(check: Any, *args: Any) -> Any:
+        try:
+            return check(*args)
+        except KnowledgeError as err:
+            problems.append(err)
+            return None
+    step(_check_names, doc, name, inputs, evidence_keys)
+    conditions = step(_conditions, doc, name, params, vocabulary)
+    step(_check_texts, doc, name, params, vocabulary)
+    step(_check_suggestions, doc, name, params)
+    citations = step(_citations, doc, name, sources)
+    if problems:
+        problems[0].also = tuple(problems[1:])
+        raise problems[0]
+    when, escalations = conditions
     return Rule(
         id=doc["id"], version=doc["version"], title=doc["title"], status=doc["status"], severity=doc["severity"],
         released=doc["released"], revised=doc["revised"], description=" ".join(doc.get("description", "").split()),
         requires=tuple(doc["requires"]), parameters=dict(doc.get("parameters") or {}), when=when,
         escalations=escalations, evidence=tuple(doc.get("evidence") or ()), summary=doc["advisory"]["summary"],
-        detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=_citations(doc, name, sources),
+        detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=citations,
         coding=dict(doc.get("coding") or {}), tests=tuple(doc["tests"]), file=path.name, raw=doc,
         sha256=hashlib.sha256(data).hexdigest(),
     )
@@ -217,7 +232,7 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
 
 def load_rules(directory: Path, schema: dict[str, Any], problems: list[KnowledgeError] | None = None,
                **context: Any) -> dict[str, Rule]:
-    """Every rule file of `directory`. The first problem raises; with a `problems` list, each file's problem is
+    """Every rule file of `directory`. The first problem raises; with a `problems` list, each file's problems are
     appended there instead and the other files are still loaded (`ldn-rules validate` lists them all)."""
     def fail(err: KnowledgeError) -> None:
         if problems is None:
@@ -229,7 +244,8 @@ def load_rules(directory: Path, schema: dict[str, Any], problems: list[Knowledge
         try:
             rule = load_rule(path, schema, **context)
         except KnowledgeError as err:
-            fail(err)
+            for problem in (err, *err.also):
+                fail(problem)
             continue
         if rule.id in rules:
             fail(KnowledgeError(str(path), "duplicate rule id", rule=rule.id, field="id"))

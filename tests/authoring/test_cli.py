@@ -68,15 +68,18 @@ def test_validate_accepts_the_shipped_rules():
 def test_validate_names_file_rule_and_field_of_every_broken_file(rules):
     edit(rules, RENAL, '"Primarily excreted by the kidneys (53-79% of the dose)"',
          '"Primarily excreted by the kidneys (50-79% of the dose)"')
+    edit(rules, RENAL, "fact: renal.egfr", "fact: renal.gfr")
     edit(rules, "ldn/ldn-bedtime-dosing.yaml", "fact: ldn.at_bedtime", "fact: ldn.bedtime")
     proc = run("validate", "--rules", str(rules))
     assert proc.returncode == 1
     assert lines(proc) == [
         f"{rules}/ldn/ldn-bedtime-dosing.yaml: rule ldn-bedtime-dosing: field when.all[1].fact: "
         "unknown fact 'ldn.bedtime' (see schemas/facts.schema.json)",
+        f"{rules}/{RENAL}: rule ldn-renal-impairment: field when.all[1].any[0].fact: "
+        "unknown fact 'renal.gfr' (see schemas/facts.schema.json)",
         f"{rules}/{RENAL}: rule ldn-renal-impairment: field citations[0].quote: "
         "quote not found verbatim in 001_623d23f30adbb9eb.txt",
-        "2 problems found"]
+        "3 problems found"]
 
 
 def test_a_content_change_without_a_version_bump_is_refused_everywhere(rules):
@@ -97,6 +100,7 @@ def test_a_content_change_without_a_version_bump_is_refused_everywhere(rules):
 
     proc = run("lock", "--rules", str(rules))           # the lock is never rewritten for a locked version
     assert proc.returncode == 1 and "lock not written" in proc.stderr
+    assert f"{rules}/{RENAL}: rule ldn-renal-impairment: field version: content changed" in proc.stderr
     assert (rules / lock.LOCK_FILE).read_text() == lock_before
 
     serve = subprocess.run([sys.executable, "-m", "service.serve"], cwd=ROOT, capture_output=True, text=True,
@@ -107,7 +111,8 @@ def test_a_content_change_without_a_version_bump_is_refused_everywhere(rules):
 
 
 def test_comments_layout_and_test_cases_are_not_content(rules):
-    edit(rules, RENAL, "requires: [ldn, renal]", "# kidney function is what this rule reads\nrequires:\n  - ldn\n  - renal")
+    edit(rules, RENAL, "requires: [ldn, renal]",
+         "# kidney function is what this rule reads\nrequires:\n  - ldn\n  - renal")
     edit(rules, RENAL, "  - name: dialysis\n", "  - name: on dialysis\n")
     assert run("validate", "--rules", str(rules)).returncode == 0
     proc = run("diff", str(ROOT / "rules"), str(rules))
@@ -183,7 +188,8 @@ def test_the_rule_case_tests_of_make_test_run_against_rules_dir(rules):
     edit(rules, RENAL, "value: 60", "value: 40")
     bump(rules, RENAL, "1.1.0")
     assert run("lock", "--rules", str(rules)).returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/knowledge/test_rule_cases.py"],
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/knowledge/test_rule_cases.py"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "RULES_DIR": str(rules)})
     assert proc.returncode == 1, proc.stdout[-2000:]
@@ -218,11 +224,18 @@ def test_diff_lists_added_removed_and_changed_rules_with_versions(rules):
         "1 added, 1 removed, 1 changed (0 without a version change), 1 other files changed"]
 
 
+def test_diff_of_a_folder_without_rules_says_so(tmp_path):
+    proc = run("diff", str(ROOT / "rules"), str(tmp_path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert f"{tmp_path}/ldn: no rule files (*.yaml) found" in proc.stderr
+
+
 # --- explain ----------------------------------------------------------------------------------------------------------
 
 CONTEXT = {"as_of": "2026-03-01", "ldn": {"status": "active", "dose_mg": 4.5, "timing": "bedtime"},
            "medications": [{"name": "Percocet 5/325", "status": "proposed"}],
-           "procedures": [{"name": "Knee replacement", "date": "2026-03-02", "elective": True, "opioids_expected": True}]}
+           "procedures": [{"name": "Knee replacement", "date": "2026-03-02", "elective": True,
+                           "opioids_expected": True}]}
 
 
 def test_explain_json_gives_the_engines_outcome_for_every_active_rule(tmp_path, evaluator):

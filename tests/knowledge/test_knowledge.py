@@ -55,7 +55,7 @@ def test_knowledge_version_is_a_content_hash(tmp_path, kb):
 def relock(rules: Path) -> None:
     """What `ldn-rules lock` does after a rule author gave a changed rule its new version."""
     path = rules / lock.LOCK_FILE
-    new, _, refused = lock.updated(lock.read_lock(path), load_knowledge(rules, check_lock=False).rules.values())
+    new, _, refused = lock.updated(lock.read_lock(path), load_knowledge(rules, check_lock=False).rules.values(), path)
     assert not refused
     lock.write_lock(path, new)
 
