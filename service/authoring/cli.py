@@ -17,7 +17,7 @@ from ..core.context import PatientContext
 from ..core.decision import Evaluator
 from ..core.engine import EngineError
 from ..knowledge import lock
-from ..knowledge.base import PROJECT_ROOT, KnowledgeBase, knowledge_problems, load_knowledge
+from ..knowledge.base import PROJECT_ROOT, KnowledgeBase, check_knowledge, load_knowledge
 from ..knowledge.errors import KnowledgeError
 from . import casetest, diff, explain, replay
 
@@ -42,9 +42,8 @@ def _trial_knowledge(args: argparse.Namespace) -> KnowledgeBase:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    problems = knowledge_problems(args.rules, args.schemas)
-    if not problems:
-        kb = load_knowledge(args.rules, args.schemas)
+    kb, problems = check_knowledge(args.rules, args.schemas)
+    if kb is not None:
         try:
             evaluator = Evaluator(kb)
         except EngineError as exc:

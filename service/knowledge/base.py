@@ -60,14 +60,16 @@ def load_knowledge(rules_dir: Path | None = None, schemas_dir: Path | None = Non
     return kb
 
 
-def knowledge_problems(rules_dir: Path | None = None, schemas_dir: Path | None = None) -> list[KnowledgeError]:
-    """Every problem start-up would stop on: one per rule file (its first), the lock, the shared files."""
+def check_knowledge(rules_dir: Path | None = None,
+                    schemas_dir: Path | None = None) -> tuple[KnowledgeBase | None, list[KnowledgeError]]:
+    """Every problem the loader would stop on (each rule file's, the lock's, a shared file's), and the knowledge
+    base when there is none."""
     problems: list[KnowledgeError] = []
     try:
-        _load(rules_dir, schemas_dir, True, problems=problems)
+        kb = _load(rules_dir, schemas_dir, True, problems=problems)
     except KnowledgeError as exc:     # a shared file (knowledge.yaml, sources, terminology, schemas)
-        problems.append(exc)
-    return problems
+        return None, [exc]
+    return kb, problems
 
 
 def _load(rules_dir: Path | None, schemas_dir: Path | None, check_lock: bool,
