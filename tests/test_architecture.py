@@ -81,3 +81,20 @@ def test_app_only_assembles():
     routes = [d for d in decorators if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
               and d.func.attr in ("get", "post", "put", "delete", "patch")]
     assert not routes
+
+
+AUTHORING = ("service.authoring",)
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if within(module_name(p), ("service.core", "service.knowledge"))],
+                         ids=lambda p: module_name(p))
+def test_core_and_knowledge_import_no_authoring_tool(path):
+    bad = {m for m in imports_of(path) if within(m, AUTHORING)}
+    assert not bad, f"{module_name(path)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if within(module_name(p), AUTHORING)], ids=lambda p: module_name(p))
+def test_the_authoring_tools_use_no_channel_and_no_web(path):
+    """ldn-rules decides through core, like every channel; it reads the audit store, never serves."""
+    bad = {m for m in imports_of(path) if within(m, CHANNELS + ("service.web", "service.app"))}
+    assert not bad, f"{module_name(path)} imports {sorted(bad)}"
