@@ -62,7 +62,8 @@ def shipped_case_count() -> int:
 def test_validate_accepts_the_shipped_rules():
     proc = run("validate")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert lines(proc) == [l for l in lines(proc) if l.startswith("valid: 11 rules (11 active), every version locked")]
+    (line,) = lines(proc)
+    assert line.startswith("valid: 11 rules (11 active), every version locked, every case passes; knowledge sha256:")
 
 
 def test_validate_names_file_rule_and_field_of_every_broken_file(rules):
