@@ -47,14 +47,28 @@ def edit(rules: Path, name: str, old: str, new: str) -> Path:
     return path
 
 
-def bump(rules: Path, name: str, new_version: str) -> None:
-    doc = yaml.safe_load((rules / name).read_text(encoding="utf-8"))
-    edit(rules, name, f"version: {doc['version']}", f"version: {new_version}")
+def version(rules: Path, name: str) -> str:
+    return str(yaml.safe_load((rules / name).read_text(encoding="utf-8"))["version"])
+
+
+def bump(rules: Path, name: str) -> str:
+    """A new minor version, as a rule author gives a changed rule; returns it."""
+    old = version(rules, name)
+    major, minor, _ = old.split(".")
+    new = f"{major}.{int(minor) + 1}.0"
+    edit(rules, name, f"version: {old}", f"version: {new}")
+    return new
+
+
+def shipped_docs() -> list[dict]:
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "rules/ldn").glob("*.yaml"))]
 
 
 def shipped_case_count() -> int:
-    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in (ROOT / "rules/ldn").glob("*.yaml")]
-    return sum(len(d["tests"]) for d in docs if d["status"] == "active")
+    return sum(len(d["tests"]) for d in shipped_docs() if d["status"] == "active")
+
+
+RENAL_CASES = next(d["tests"] for d in shipped_docs() if d["id"] == "ldn-renal-impairment")
 
 
 # --- validate ---------------------------------------------------------------------------------------------------------
@@ -63,7 +77,8 @@ def test_validate_accepts_the_shipped_rules():
     proc = run("validate")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (line,) = lines(proc)
-    assert line.startswith("valid: 11 rules (11 active), every version locked, every case passes; knowledge sha256:")
+    n = len(shipped_docs())
+    assert line.startswith(f"valid: {n} rules ({n} active), every version locked, every case passes; knowledge sha256:")
 
 
 def test_validate_names_file_rule_and_field_of_every_broken_file(rules):
@@ -85,17 +100,18 @@ def test_validate_names_file_rule_and_field_of_every_broken_file(rules):
 
 def test_a_content_change_without_a_version_bump_is_refused_everywhere(rules):
     lock_before = (rules / lock.LOCK_FILE).read_text()
+    v = version(rules, RENAL)
     edit(rules, RENAL, "value: 60", "value: 40")
     proc = run("validate", "--rules", str(rules))
     assert proc.returncode == 1
     assert lines(proc)[0].startswith(f"{rules}/{RENAL}: rule ldn-renal-impairment: field version: content "
-                                     "changed but the version did not: 1.0.0 is locked as sha256:")
+                                     f"changed but the version did not: {v} is locked as sha256:")
     assert lines(proc)[-1] == "1 problem found"
 
     proc = run("diff", str(ROOT / "rules"), str(rules))
     assert proc.returncode == 1
     assert lines(proc) == [
-        "changed ldn-renal-impairment 1.0.0 -> 1.0.0  ERROR: content changed without a version change",
+        f"changed ldn-renal-impairment {v} -> {v}  ERROR: content changed without a version change",
         "    parameters: parameters.egfr_threshold.value: 60 -> 40",
         "0 added, 0 removed, 1 changed (1 without a version change), 0 other files changed"]
 
@@ -118,7 +134,8 @@ def test_comments_layout_and_test_cases_are_not_content(rules):
     assert run("validate", "--rules", str(rules)).returncode == 0
     proc = run("diff", str(ROOT / "rules"), str(rules))
     assert proc.returncode == 0
-    assert lines(proc) == ["changed ldn-renal-impairment 1.0.0 -> 1.0.0",
+    v = version(rules, RENAL)
+    assert lines(proc) == [f"changed ldn-renal-impairment {v} -> {v}",
                            "    tests (not content): tests[2].name: dialysis -> on dialysis",
                            "0 added, 0 removed, 1 changed (0 without a version change), 0 other files changed"]
 
@@ -134,26 +151,23 @@ def test_test_runs_every_shipped_case():
 
 
 def test_test_selects_cases_and_says_what_each_got():
-    proc = run("test", "-k", "renal", "-v")
+    proc = run("test", "-k", "renal-impairment", "-v")
     assert proc.returncode == 0
-    assert lines(proc) == [
-        "PASS ldn-renal-impairment[0] eGFR 42: fires (warning)",
-        "PASS ldn-renal-impairment[1] CKD G4 without eGFR: fires (warning)",
-        "PASS ldn-renal-impairment[2] dialysis: fires (warning)",
-        "PASS ldn-renal-impairment[3] eGFR exactly 60: silent",
-        "PASS ldn-renal-impairment[4] normal kidney function: silent",
-        "PASS ldn-renal-impairment[5] kidney function unknown: not-evaluated (renal missing)",
-        "6 passed, 0 failed"]
+    words = {"fires": "fires (warning)", "silent": "silent", "not-evaluated": "not-evaluated (renal missing)"}
+    assert lines(proc) == [f"PASS ldn-renal-impairment[{i}] {c['name']}: {words[c['expect']]}"
+                           for i, c in enumerate(RENAL_CASES)] + [f"{len(RENAL_CASES)} passed, 0 failed"]
+    assert "PASS ldn-renal-impairment[0] eGFR 42: fires (warning)" in lines(proc)
     nothing = run("test", "-k", "no-such-rule")
     assert nothing.returncode == 1 and lines(nothing) == ["0 passed, 0 failed"]
 
 
 def test_a_threshold_that_breaks_a_case_fails_test_validate_and_start_up(rules):
+    old = version(rules, RENAL)
     edit(rules, RENAL, "value: 60", "value: 40")
-    bump(rules, RENAL, "1.1.0")
+    new = bump(rules, RENAL)
     proc = run("lock", "--rules", str(rules))
-    assert proc.returncode == 0 and lines(proc) == [f"locked ldn-renal-impairment 1.1.0 in {rules}/{lock.LOCK_FILE}"]
-    assert yaml.safe_load((rules / lock.LOCK_FILE).read_text())["ldn-renal-impairment"].keys() == {"1.0.0", "1.1.0"}
+    assert proc.returncode == 0 and lines(proc) == [f"locked ldn-renal-impairment {new} in {rules}/{lock.LOCK_FILE}"]
+    assert {old, new} <= yaml.safe_load((rules / lock.LOCK_FILE).read_text())["ldn-renal-impairment"].keys()
 
     proc = run("test", "--rules", str(rules))
     assert proc.returncode == 1
@@ -168,7 +182,7 @@ def test_a_threshold_that_breaks_a_case_fails_test_validate_and_start_up(rules):
 
     proc = run("diff", str(ROOT / "rules"), str(rules))
     assert proc.returncode == 0
-    assert lines(proc)[:2] == ["changed ldn-renal-impairment 1.0.0 -> 1.1.0",
+    assert lines(proc)[:2] == [f"changed ldn-renal-impairment {old} -> {new}",
                                "    parameters: parameters.egfr_threshold.value: 60 -> 40"]
 
     serve = subprocess.run([sys.executable, "-m", "service.serve"], cwd=ROOT, capture_output=True, text=True,
@@ -180,14 +194,14 @@ def test_a_threshold_that_breaks_a_case_fails_test_validate_and_start_up(rules):
 
 def test_an_unlocked_rule_is_tried_out_with_a_warning_but_not_validated(rules):
     edit(rules, RENAL, "value: 60", "value: 45")
-    proc = run("test", "--rules", str(rules), "-k", "renal")
-    assert proc.returncode == 0 and lines(proc)[-1] == "6 passed, 0 failed"
+    proc = run("test", "--rules", str(rules), "-k", "renal-impairment")
+    assert proc.returncode == 0 and lines(proc)[-1] == f"{len(RENAL_CASES)} passed, 0 failed"
     assert "warning: " in proc.stderr and "validate and start-up refuse this" in proc.stderr
 
 
 def test_the_rule_case_tests_of_make_test_run_against_rules_dir(rules):
     edit(rules, RENAL, "value: 60", "value: 40")
-    bump(rules, RENAL, "1.1.0")
+    bump(rules, RENAL)
     assert run("lock", "--rules", str(rules)).returncode == 0
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "tests/knowledge/test_rule_cases.py"],
@@ -209,18 +223,19 @@ def test_diff_lists_added_removed_and_changed_rules_with_versions(rules):
     edit(rules, "ldn/ldn-perioperative-hold.yaml", "v3_act_code: ALRTENDLATE", "v3_act_code: DACT")
     edit(rules, "ldn/ldn-perioperative-hold.yaml", "title: Hold LDN before elective surgery",
          "title: Hold LDN before an elective procedure")
-    bump(rules, "ldn/ldn-perioperative-hold.yaml", "2.0.0")
+    hold = version(rules, "ldn/ldn-perioperative-hold.yaml")
+    new = bump(rules, "ldn/ldn-perioperative-hold.yaml")
     (rules / "sources/registry.yaml").write_text((rules / "sources/registry.yaml").read_text() + "\n")
     proc = run("diff", str(ROOT / "rules"), str(rules))
     assert proc.returncode == 0, proc.stdout
     assert lines(proc) == [
-        "added   ldn-bedtime-dosing-copy 1.0.0",
-        "changed ldn-perioperative-hold 1.1.0 -> 2.0.0",
+        f"added   ldn-bedtime-dosing-copy {version(rules, 'ldn/ldn-bedtime-dosing.yaml')}",
+        f"changed ldn-perioperative-hold {hold} -> {new}",
         "    coding: coding.v3_act_code: ALRTENDLATE -> DACT",
         "    severity: escalations[0].severity: critical -> warning",
         "    parameters: parameters.hold_days_min.value: 2 -> 1",
         "    texts: title: Hold LDN before elective surgery -> Hold LDN before an elective procedure",
-        "removed ldn-titration-step 1.0.0",
+        f"removed ldn-titration-step {version(ROOT / 'rules', 'ldn/ldn-titration-step.yaml')}",
         "other   sources/registry.yaml: changed",
         "1 added, 1 removed, 1 changed (0 without a version change), 1 other files changed"]
 
@@ -270,11 +285,13 @@ def test_explain_text_shows_the_tree_with_values(tmp_path):
     proc = run("explain", str(path))
     assert proc.returncode == 0
     out = proc.stdout
-    assert "ldn-perioperative-hold 1.1.0: fired, critical (escalations[0])\n  when:\n    [yes] all of:\n" in out
+    v = version(ROOT / "rules", "ldn/ldn-perioperative-hold.yaml")
+    assert f"ldn-perioperative-hold {v}: fired, critical (escalations[0])\n  when:\n    [yes] all of:\n" in out
     assert "        [yes] procedures.periop_days_until lte 30 (param lookahead_days)   (value: 1)\n" in out
-    assert "ldn-renal-impairment 1.0.0: not-evaluated: renal not provided (could have been warning)" in out
+    v = version(ROOT / "rules", RENAL)
+    assert f"ldn-renal-impairment {v}: not-evaluated: renal not provided (could have been warning)" in out
     assert "            [no ] renal.egfr lt 60 (param egfr_threshold)   (value: absent)" in out
-    assert "ldn-dose-above-range 1.0.0: silent\n" in out
+    assert f"ldn-dose-above-range {version(ROOT / 'rules', 'ldn/ldn-dose-above-range.yaml')}: silent\n" in out
     assert "        [no ] ldn.dose_mg gt 5 (param ldn_max_mg)   (value: 4.5)\n" in out
 
 
