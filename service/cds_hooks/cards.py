@@ -109,6 +109,8 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
     quirks repaired), or None when it cannot be one (another resource type, no medication)."""
     if resource.get("resourceType") != "MedicationRequest" or not fhir.text(resource.get("id")):
         return None
+    if not fhir.json_safe(resource):               # NaN, a 310-digit integer, a lone surrogate: not sent back
+        return None
     r = fhir.copy_json(resource)
     if not isinstance(r.get("medicationCodeableConcept"), dict) and not isinstance(r.get("medicationReference"),
                                                                                    dict):
@@ -164,8 +166,8 @@ def _hold(order: MedicationItem, hold_from: dt.date, latest: dt.date, procedure_
 
 def _delete(orders: list[MedicationItem], label: str, what: str) -> Suggestion | None:
     actions = [Action(type="delete", description=f"Remove the draft {what} order: {o.medication.name or 'order'}",
-                      resourceId=f"{o.resource['resourceType']}/{o.resource['id']}")
-               for o in orders if fhir.text(o.resource.get("id"))]
+                      resourceId=f"{fhir.resource_type(o.resource)}/{fhir.text(o.resource.get('id'))}")
+               for o in orders if fhir.text(o.resource.get("id")) and fhir.resource_type(o.resource)]
     return Suggestion(label=label, uuid="-", actions=actions) if actions else None
 
 
@@ -281,6 +283,9 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
         lines += [f"- Not identified, so not checked as an opioid or a naltrexone product: {md(u)}"
                   for u in unidentified]
         labels.append(f"{len(unidentified)} medication(s) not identified")
+    lines += [f"- {u}" for u in mapped.unreadable]
+    if mapped.unreadable:
+        labels.append("unreadable values")
     if not lines:
         return None
     summary = "Not fully checked: " + ", ".join(labels) + "."
@@ -290,7 +295,8 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
             "were not passed: nothing is known about them.\n\n" + "\n".join(lines)
             + "\n\nProvide the data (prefetch, or FHIR access through fhirAuthorization), or a recognised name or "
               "code, to have them checked.")
-    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified), summary=summary,
+    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified, *mapped.unreadable),
+                summary=summary,
                 indicator="info", detail=text,
                 source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
                               topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
