@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     app.state.evaluator = evaluator
     app.state.auditor = auditor
     app.state.settings = settings
-    app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file)
+    app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file,
+                                                       max_lifetime_s=settings.auth_jwt_max_lifetime_s)
     problems.install(app)
 
     @app.exception_handler(EngineError)

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(None, description="YAML/JSON file of API keys (id, sha256, scopes) for /v1/*.")
     auth_issuers_file: Path | None = Field(None, description="YAML/JSON file of JWT issuers (audience, jwks_file) "
                                                              "for /v1/*.")
+    auth_jwt_max_lifetime_s: float = Field(3600, gt=0, description="Longest time a /v1 bearer JWT may still be "
+                                                                  "valid (exp - now): longer-lived tokens get 401.")
     forwarded_allow_ips: str | None = Field(None, description="Addresses of the TLS-terminating proxy whose "
                                                               "X-Forwarded-* headers are trusted (comma-separated).")
     # CDS Hooks (service/cds_hooks; README "CDS Hooks"). No trusted issuers: /cds-services is open (embedded default).
