@@ -54,8 +54,8 @@ class Settings(BaseSettings):
                                                                     "fhirServer (prefetch fallback).")
     cds_fhir_servers: str = Field("", description="Comma-separated FHIR base URLs the service may fetch from with "
                                                   "a client's token. Empty: any https server (http: loopback only).")
-    cds_feedback_database_url: str | None = Field(None, description="Store of CDS Hooks feedback and issued "
-                                                                  "cards (SQLAlchemy URL). Default: DATABASE_URL.")
+    cds_feedback_timeout_s: float = Field(5.0, gt=0, le=60, description="Longest wait for CDS Hooks feedback to be "
+                                                                      "stored before a 503 (send it again).")
     public_base_url: str | None = Field(None, description="External base URL (https://cds.example.org) when behind a "
                                                           "proxy: the CDS Hooks JWT aud check and card links use it.")
     cors_origins: str = Field("", description="Comma-separated browser origins allowed by CORS (e.g. "
