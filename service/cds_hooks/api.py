@@ -16,7 +16,7 @@ from ..web.dependencies import evaluator
 from ..web.problems import error_responses
 from ..web.auth import Principal, require
 from ..core.decision import Evaluator
-from ..web.problems import problem_response
+from ..web.problems import FHIR_JSON, outcome_response, problem_response
 from ..settings import Settings
 from . import cards, fhir
 from ..audit.feedback import FeedbackWrite
@@ -26,7 +26,7 @@ from .fhir_mapping import (build_context, data_needs, procedure_references, read
 from .models import (AppointmentBookRequest, CdsResponse, Discovery, FeedbackReceipt, FeedbackRequest,
                      FeedbackSummary, HookRequestBase, OperationOutcome, OrderSelectRequest, OrderSignRequest,
                      PatientViewRequest)
-from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server
+from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server, why_no_server
 from .security import CdsJwtMiddleware, JwtVerifier, load_issuers
 from .services import (APPOINTMENTS, MEDICATION_REQUESTS, MEDICATION_STATEMENTS, SERVICE_REQUESTS, SERVICES,
                        ServiceDefinition)
@@ -40,9 +40,15 @@ _jwt = HTTPBearer(auto_error=False, scheme_name="cdsHooksJwt", bearerFormat="JWT
 # The security requirement is optional ({}): it depends on the deployment's configuration.
 _AUTH: dict[str, Any] = {"dependencies": [Security(_jwt)], "openapi_extra": {"security": [{}]}}
 _UNAUTHORIZED = {401: {"description": "Missing or invalid CDS Hooks JWT (empty body)."}}
-_PRECONDITION = {412: {"model": OperationOutcome,
+_PRECONDITION = {412: {"model": OperationOutcome, "content": {FHIR_JSON: {}},
                        "description": "Data the service needs (the patient's active MedicationRequests) was neither "
                                       "prefetched nor retrievable from fhirServer."}}
+
+
+def outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for errors under /cds-services: OperationOutcome, application/fhir+json."""
+    return {s: {**entry, "model": OperationOutcome, "content": {FHIR_JSON: {}}}
+            for s, entry in error_responses(*statuses).items()}
 
 
 def csv(value: str) -> list[str]:
@@ -71,7 +77,7 @@ def _base_url(request: Request) -> str:
 @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True,
             responses=_UNAUTHORIZED, summary="CDS Hooks discovery: the LDN services and their prefetch templates",
             **_AUTH)
-def discovery() -> Discovery:
+async def discovery() -> Discovery:
     return Discovery(services=[s.discovery() for s in SERVICES.values()])
 
 
@@ -83,12 +89,14 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
     index = fhir.ResourceIndex()
     for key in ("draftOrders", "appointments"):
         index.add_bundle(context.get(key))
-    server = usable_server(req.fhirServer, csv(settings.cds_fhir_servers)) if req.fhirAuthorization else None
+    allowlist = csv(settings.cds_fhir_servers)
+    server = usable_server(req.fhirServer, allowlist) if req.fhirAuthorization else None
+    no_server = why_no_server(req.fhirServer, allowlist, req.fhirAuthorization is not None) if server is None else None
     client = FhirClient(server, req.fhirAuthorization.access_token.get_secret_value(),  # type: ignore[union-attr]
                         timeout=settings.cds_fhir_timeout_s, transport=request.app.state.cds_http_transport) \
         if server else None
     try:
-        gatherer = Gatherer(req, service, index, client)
+        gatherer = Gatherer(req, service, index, client, no_server)
         own = fhir.resources(context.get("draftOrders")) + fhir.resources(context.get("appointments"))
         references = unresolved_medication_references(own, index) + procedure_references(own, index)
         if references:
@@ -102,7 +110,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
             gathered = await gatherer.gather(*data_needs(drafts.scope, ev.kb.rules.values()))
         except PreconditionFailed as exc:
             log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
-            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412)
+            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412, media_type=FHIR_JSON)
         record = [r for k in (MEDICATION_REQUESTS, MEDICATION_STATEMENTS) for r in gathered.record.get(k) or []]
         planned = [r for k in (APPOINTMENTS, SERVICE_REQUESTS) for r in gathered.record.get(k) or []]
         references = unresolved_medication_references(record, index) + procedure_references(planned, index)
@@ -132,7 +140,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
 
 
 _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
-             responses={**error_responses(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
+             responses={**outcomes(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
 
 
 @router.post("/cds-services/ldn-order-select", summary="order-select: a draft LDN or opioid order", **_HOOK)
@@ -166,7 +174,7 @@ async def patient_view(body: PatientViewRequest, request: Request,
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
-             responses={**error_responses(400, 404, 413, 422, 503), **_UNAUTHORIZED},
+             responses={**outcomes(400, 404, 413, 422, 503), **_UNAUTHORIZED},
              summary="Feedback on cards (accepted / overridden): stored idempotently", **_AUTH)
 async def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
     """async, and the write goes through the bounded writer: a slow or hung database costs this call a 503 after
@@ -188,7 +196,7 @@ async def feedback(service_id: str, body: FeedbackRequest, request: Request) -> 
         stored, duplicates = await asyncio.wait_for(stored_counts, request.app.state.settings.cds_feedback_timeout_s)
     except asyncio.TimeoutError:
         log.error("feedback not stored in time", extra={"fields": {"service": service_id}})
-        return problem_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
+        return outcome_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
     record_feedback(request, service_id, body.feedback)
     log.info("cds feedback", extra={"fields": {"service": service_id, "received": len(body.feedback),
                                                "stored": stored, "duplicates": duplicates}})

@@ -168,3 +168,9 @@ def cards_by_rule(response: httpx.Response) -> dict[str, dict[str, Any]]:
 def deep(value: Any) -> Any:
     return copy.deepcopy(value)
 
+
+
+def error_fields(response: httpx.Response) -> set[str]:
+    """The fields an error under /cds-services names (its OperationOutcome's issue expressions)."""
+    assert response.headers["content-type"] == "application/fhir+json", response.text
+    return {e for issue in response.json()["issue"] for e in issue.get("expression") or []}

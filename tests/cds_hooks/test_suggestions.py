@@ -7,9 +7,9 @@ import copy
 
 import pytest
 
-from .cds_hooks_support import (appointment, bundle, cards_by_rule, egfr, hook_request, ldn_draft, make_client,
+from ..r4 import r4_problems, updates
+from .support import (appointment, bundle, cards_by_rule, egfr, hook_request, ldn_draft, make_client,
                                 oxycodone, post_hook, record)
-from .r4 import r4_problems, updates
 
 PERIOP, ABOVE = "ldn-perioperative-hold", "ldn-dose-above-range"
 SURGERY_IN_10_DAYS = appointment("apt-knee", "2026-03-11T08:00:00Z")     # hold from 2026-03-08: last dose 03-07
