@@ -17,6 +17,7 @@ from ..web.problems import error_responses
 from ..web.auth import Principal, require
 from ..core.decision import Evaluator
 from ..web.problems import FHIR_JSON, outcome_response, problem_response
+from ..web.urls import base_url
 from ..settings import Settings
 from . import cards, fhir
 from ..audit.feedback import FeedbackWrite
@@ -70,10 +71,6 @@ async def evaluation_date() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def _base_url(request: Request) -> str:
-    return (request.app.state.settings.public_base_url or str(request.base_url)).rstrip("/")
-
-
 @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True,
             responses=_UNAUTHORIZED, summary="CDS Hooks discovery: the LDN services and their prefetch templates",
             **_AUTH)
@@ -121,7 +118,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
         if client is not None:
             await client.__aexit__(None, None, None)
     decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
-    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=_base_url(request),
+    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=base_url(request),
                             patient_id=req.context.patientId,                      # type: ignore[attr-defined]
                             include_info=req.wants_info_cards())
     if rendered:     # queued for the bounded writer: the clinician never waits for the analytics' database

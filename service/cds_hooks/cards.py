@@ -29,10 +29,11 @@ from ..knowledge.rules import Rule
 from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
+from ..web.codesystems import CARD_TOPICS, NOT_EVALUATED, RULES
+from ..web.urls import code_system_url, service_url
 from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
 
 _NS = uuid.UUID("0f7c1d52-8a4e-4c39-9a51-6d2b7e0c3a14")
-TOPIC_SYSTEM = "urn:ldn-cds:rule"
 NON_ADHERENCE = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 OVERRIDE_REASONS = (
     OverrideReason(system=NON_ADHERENCE, code="action-completed", display="Recommended action was already completed"),
@@ -97,7 +98,7 @@ def detail(a: Advisory, base: str) -> str:
     quotes = []
     for c in a.citations:
         stance = " *(this source disagrees)*" if c.stance == "conflicts" else ""
-        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({base}/v1/sources/{c.source_id}){stance}")
+        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({service_url(base, 'v1', 'sources', c.source_id)}){stance}")
     parts.append("**Sources**\n\n" + "\n\n".join(quotes))
     return "\n\n".join(parts)
 
@@ -307,8 +308,8 @@ def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBa
 
 def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggestion]) -> Card:
     return Card(uuid=_uuid(hook_instance, a.id), summary=a.summary, indicator=a.severity, detail=detail(a, base),
-                source=Source(label=f"LDN decision support: {a.title}", url=f"{base}/v1/rules/{a.rule_id}",
-                              topic=Coding(system=TOPIC_SYSTEM, code=a.rule_id, display=a.title)),
+                source=Source(label=f"LDN decision support: {a.title}", url=service_url(base, "v1", "rules", a.rule_id),
+                              topic=Coding(system=code_system_url(base, RULES), code=a.rule_id, display=a.title)),
                 suggestions=sugg or None, selectionBehavior="at-most-one" if sugg else None,
                 overrideReasons=list(OVERRIDE_REASONS) if a.severity != "info" else None)
 
@@ -357,9 +358,9 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
     return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified, *mapped.unreadable),
                 summary=summary,
                 indicator="info", detail=text,
-                source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
-                              topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
-                                           display="Checks not run for lack of data")))
+                source=Source(label="LDN decision support: checks not run", url=service_url(base, "v1", "rules"),
+                              topic=Coding(system=code_system_url(base, CARD_TOPICS), code=NOT_EVALUATED[0],
+                                           display=NOT_EVALUATED[1])))
 
 
 def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instance: str, base: str,
