@@ -43,7 +43,7 @@ def utf8(value: str) -> bool:
 
 def text(value: Any, max_length: int | None = None) -> str | None:
     """A usable string, whitespace folded; None for anything else (not a string, empty, not valid Unicode)."""
-    if not isinstance(value, str) or not utf8(value):
+    if value.__class__ is not str or not utf8(value):
         return None
     value = " ".join(value.split())
     if not value:
@@ -87,7 +87,10 @@ def json_safe(value: Any) -> bool:
 
 
 def resource_type(resource: Any) -> str | None:
-    return text(obj(resource).get("resourceType"))
+    value = resource.get("resourceType") if resource.__class__ is dict else None
+    if value.__class__ is str and value.isascii() and value.isalpha():     # every FHIR type name: the fast path
+        return value
+    return text(value)
 
 
 def resources(bundle: Any) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ Mapping choices (README, "CDS Hooks"):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -146,13 +147,25 @@ def unresolved_medication_references(resources: Iterable[dict[str, Any]], index:
     return out
 
 
+# The same codes and medications come back call after call (a chart's list, the value sets' products): both
+# models are frozen, so one validated instance serves every call. Bounded.
+@functools.lru_cache(maxsize=8192)
+def _code(system: str, code: str) -> Code:
+    return Code(system=system, code=code)
+
+
+@functools.lru_cache(maxsize=8192)
+def _medication(name: str | None, status: str, codes_: tuple[Code, ...], dose: float | None) -> Medication:
+    return Medication(name=name, status=status, codes=list(codes_), dose_mg=dose)   # type: ignore[arg-type]
+
+
 def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, list[Code]]:
     name = fhir.text(concept.get("text"), 300) or next(
         (fhir.text(d, 300) for _, _, d in fhir.codings(concept) if d), None) or fhir.text(fallback, 300)
     found: list[Code] = []
     for system, code, _ in fhir.codings(concept):
         if system and code and len(system) <= 200 and len(code) <= 64 and len(found) < 20:
-            found.append(Code(system=system, code=code))
+            found.append(_code(system, code))
     return name, found
 
 
@@ -262,7 +275,7 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         # reads another medication's dose (a quarter of the mapping's time on a 45-medication record).
         dose = daily_dose_mg(resource, recognition.strength_mg)
         recognition = terminology.recognise(name, pairs, dose)
-    medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
+    medication = _medication(name, status, tuple(found), dose)
     return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
                           selected,
                           administration_time(resource, terminology) if timing else None)
