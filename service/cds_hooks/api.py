@@ -11,16 +11,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
+from ..audit.feedback import FeedbackWrite
+from ..core.decision import Evaluator
+from ..settings import Settings
+from ..web.auth import Principal, require
 from ..web.decision_log import record_decision, record_feedback
 from ..web.dependencies import evaluator
-from ..web.problems import error_responses
-from ..web.auth import Principal, require
-from ..core.decision import Evaluator
-from ..web.problems import FHIR_JSON, outcome_response, problem_response
+from ..web.problems import FHIR_JSON, error_responses, outcome_response, problem_response
 from ..web.urls import base_url
-from ..settings import Settings
 from . import cards, fhir
-from ..audit.feedback import FeedbackWrite
 from .feedback import IssuedCard, IssuedCards, rows_of, summary
 from .fhir_mapping import (build_context, data_needs, procedure_references, read_drafts,
                            unresolved_medication_references)
