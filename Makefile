@@ -9,6 +9,9 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 STAMP  := $(VENV)/.installed
+# FHIR R4 4.0.1 validation in tests: fhir.resources 6.4 (pydantic 1) in an environment of its own (tools/r4_validate.py)
+R4VENV ?= .venv-r4
+R4STAMP := $(R4VENV)/.installed
 
 .PHONY: run test venv openapi schemas lint-docker bench clean
 
@@ -19,13 +22,19 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
+$(R4STAMP): tools/r4-constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is required"; exit 1; }
+	@test -x $(R4VENV)/bin/python || $(PYTHON) -m venv $(R4VENV)
+	$(R4VENV)/bin/python -m pip install --quiet -r tools/r4-constraints.txt
+	@touch $@
+
 venv: $(STAMP)
 
 run: $(STAMP)
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m service.serve
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+test: $(STAMP) $(R4STAMP)
+	LDN_R4_PYTHON=$(R4VENV)/bin/python $(BIN)/python -m pytest -q
 
 # Regenerate the committed contract and JSON Schemas from the code (tests fail when they drift).
 openapi: $(STAMP)
@@ -38,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(R4VENV) .pytest_cache .hypothesis
 
 # PostgreSQL for the audit store tests (tests/test_audit_store.py, run against SQLite and PostgreSQL): a throwaway
 # cluster of this checkout on a private unix socket, installed from Debian's packages when missing (root), reused

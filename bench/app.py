@@ -7,14 +7,17 @@ one baseline route per benchmarked endpoint. A baseline takes the endpoint's own
 parses and validates the same body the same way, and returns it (serialised through the same model): what is
 left between an endpoint and its baseline is the service's own work (mapping, facts, engine, advisories,
 rendering), which is what the ratio in the benchmark table shows. The baselines are `async def`: the floor is the
-framework and the body model, not a thread-pool hop a handler may or may not need.
+framework and the body model, not a thread-pool hop a handler may or may not need. `/bench/baseline/bare/order-sign`
+is the bare floor of order-sign: the body parsed as JSON and nothing else (no request model), the least any JSON
+service pays for the same bytes.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from service.app import create_app
 from service.core.context import PatientContext
@@ -52,6 +55,16 @@ try:  # the CDS Hooks order-sign request model
     AVAILABLE["order-sign"] = "ok"
 except ImportError as exc:   # pragma: no cover
     AVAILABLE["order-sign"] = f"not available: {exc}"
+
+
+@router.post("/bare/order-sign")
+async def bare_order_sign(request: Request) -> Response:
+    """The bare floor: read and parse the body as JSON, nothing else (no model): what any JSON service pays."""
+    json.loads(await request.body())
+    return Response(b'{"cards":[]}', media_type="application/json")
+
+
+AVAILABLE["bare-order-sign"] = "ok"
 
 
 @router.get("/pid")

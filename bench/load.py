@@ -221,9 +221,8 @@ class Server:
         server, removed on exit) and a throwaway audit HMAC key, so a benchmark never writes into var/."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("API_KEYS_FILE", "AUTH_ISSUERS_FILE", "CDS_ISSUERS_FILE", "LDN_ENV"))}
-        self.db_files = [self.log_path.with_suffix(f".{name}.db") for name in ("cds-feedback", "audit")]
-        env["CDS_FEEDBACK_DATABASE_URL"] = f"sqlite:///{self.db_files[0]}"
-        env["DATABASE_URL"] = f"sqlite:///{self.db_files[1]}"
+        self.db_files = [self.log_path.with_suffix(".audit.db")]      # audit trail, issued cards, feedback
+        env["DATABASE_URL"] = f"sqlite:///{self.db_files[0]}"
         env["AUDIT_HMAC_SECRET"] = secrets.token_hex(32)      # not the development key file in var/
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env

@@ -83,7 +83,6 @@ def profile_asgi(endpoint: str, n: int, top: int, with_profile: bool) -> None:
     import os
     import tempfile
     tmp = tempfile.mkdtemp(prefix="ldn-bench-")
-    os.environ.setdefault("CDS_FEEDBACK_DATABASE_URL", f"sqlite:///{tmp}/cds-feedback.db")
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/audit.db")
     os.environ.setdefault("AUDIT_HMAC_SECRET", "bench-profile-throwaway-key")
     from .app import app

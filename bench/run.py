@@ -10,6 +10,8 @@ written to bench/results/latest.json.
    concurrency with wrk against uvicorn on 127.0.0.1.
 3. Memory: RSS after warm-up and after 100k in-process evaluations.
 4. Scale: POST /v1/evaluations throughput with 1 and 2 uvicorn workers, measured A/B/A/B.
+5. Soak: order-sign at one connection for 60 s on a fresh server: RSS before and after, /healthz probed throughout.
+Order-sign is also measured against a bare floor (its body parsed as JSON, nothing else).
 Nothing is computed from assumptions: every value in the table is measured in this run. A benchmark is not a
 test: nothing here fails `make test`, and the exit status is 0 whether targets are met or not (1 only when the
 harness itself could not measure).
@@ -23,7 +25,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,12 @@ TARGETS = {
     "http_ratio_min": 0.70,
     "cds_p99_ms": 25.0,
     "rss_growth_pct": 5.0,
+    "cds_bare_ratio_min": 0.50,        # order-sign against the bare floor (the body parsed as JSON, nothing else)
+    "soak_rss_growth_mb": 50.0,        # over the order-sign soak (60 s at one connection)
+    "soak_healthz_p99_ms": 100.0,      # /healthz during it
 }
+BARE_ORDER_SIGN = "/bench/baseline/bare/order-sign"
+HEALTH_PROBE_INTERVAL_S = 0.05
 # endpoint key -> (label, path, its baseline path, fixture, a check that the answer is the real thing)
 ENDPOINTS = {
     "evaluations": ("POST /v1/evaluations", "/v1/evaluations", "/bench/baseline/evaluations", "evaluation",
@@ -169,9 +178,15 @@ def part_http(args: argparse.Namespace, fixture_files: dict[str, Path]) -> dict[
             log(f"{label}: A/B against its baseline, {args.rounds} x {args.seconds}s each at {args.connections} "
                 "connections")
             entry["status"] = "ok"
-            res = _measure_ab(gen, {"endpoint": (one, path, body), "floor": (one, base_path, body)}, args)
+            subjects = {"endpoint": (one, path, body), "floor": (one, base_path, body)}
+            if key == "order-sign" and _probe(one, BARE_ORDER_SIGN, body.read_bytes())[0]:
+                subjects["bare"] = (one, BARE_ORDER_SIGN, body)
+            res = _measure_ab(gen, subjects, args)
             entry.update(res)
             entry["ratio"] = round(res["endpoint"]["rps"] / res["floor"]["rps"], 3) if res["floor"]["rps"] else None
+            if "bare" in res:
+                entry["ratio_bare"] = round(res["endpoint"]["rps"] / res["bare"]["rps"], 3) if res["bare"]["rps"] \
+                    else None
             if args.unloaded_seconds:
                 log(f"{label}: unloaded latency (1 connection), A/B {args.unloaded_seconds}s each")
                 entry["unloaded"] = _measure_ab(gen, {"endpoint": (one, path, body), "floor": (one, base_path, body)},
@@ -194,6 +209,57 @@ def part_http(args: argparse.Namespace, fixture_files: dict[str, Path]) -> dict[
                 else:
                     out["scale"] = {"status": why}
     return out
+
+
+# --- 5: the order-sign soak ------------------------------------------------------------------------------------------
+
+def _probe_health(base: str, stop: threading.Event, out: list[float], errors: list[str]) -> None:
+    """GET /healthz every HEALTH_PROBE_INTERVAL_S until stopped: latencies in ms (a probe as a kubelet sends it)."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=10) as r:
+                r.read()
+            out.append((time.perf_counter() - t0) * 1000)
+        except OSError as exc:
+            errors.append(type(exc).__name__)
+        stop.wait(HEALTH_PROBE_INTERVAL_S)
+
+
+def part_soak(args: argparse.Namespace, fixture_files: dict[str, Path]) -> dict[str, Any]:
+    """A fresh server, order-sign at one connection for --soak-seconds, /healthz probed throughout: RSS before and
+    after (the worker's), the probes' p50/p99, and order-sign's own p50 at one connection."""
+    gen = LoadGenerator(log, force_python=args.python_client)
+    body = fixture_files["order_sign"]
+    log(f"soak: order-sign at 1 connection for {args.soak_seconds:g} s, /healthz probed every "
+        f"{HEALTH_PROBE_INTERVAL_S * 1000:.0f} ms")
+    with Server(1) as server:
+        path = ENDPOINTS["order-sign"][1]
+        ok, why = _probe(server, path, body.read_bytes(), ENDPOINTS["order-sign"][4])
+        if not ok:
+            return {"status": why}
+        gen.run(server.base + path, body, 1, args.warmup)
+        rss_start = server.rss_kib()
+        probes: list[float] = []
+        errors: list[str] = []
+        stop = threading.Event()
+        prober = threading.Thread(target=_probe_health, args=(server.base, stop, probes, errors), daemon=True)
+        prober.start()
+        try:
+            run = gen.run(server.base + path, body, 1, args.soak_seconds)
+        finally:
+            stop.set()
+            prober.join(30)
+        rss_end = server.rss_kib()
+    probes.sort()
+
+    def pct(p: float) -> float | None:
+        return round(probes[min(len(probes) - 1, int(p / 100 * len(probes)))], 2) if probes else None
+    return {"status": "ok", "seconds": args.soak_seconds, "requests": run.requests, "rps": round(run.rps, 1),
+            "errors": run.errors, "p50_ms": round(run.percentile(50) / 1000, 2),
+            "p99_ms": round(run.percentile(99) / 1000, 2), "rss_kib_start": rss_start, "rss_kib_end": rss_end,
+            "rss_growth_mb": round((rss_end - rss_start) / 1024, 1), "healthz_probes": len(probes),
+            "healthz_errors": len(errors), "healthz_p50_ms": pct(50), "healthz_p99_ms": pct(99)}
 
 
 # --- the table -------------------------------------------------------------------------------------------------------
@@ -248,6 +314,14 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             r.append((f"   {e['label']}: p50 / p99 at c={conc} (floor)",
                       f"{end['p50_ms']:.1f} / {end['p99_ms']:.1f} ms ({flo['p50_ms']:.1f} / {flo['p99_ms']:.1f})",
                       target, _met(ok)))
+            if "bare" in e:
+                bare = e["bare"]
+                r.append((f"   {e['label']}: throughput vs bare floor (parse only, c={conc})",
+                          f"{end['rps']:.0f} vs {bare['rps']:.0f} req/s = {100 * (e.get('ratio_bare') or 0):.0f}%"
+                          + (f" INVALID: errors {bare['errors']}" if bare["errors"] else ""),
+                          f">= {100 * TARGETS['cds_bare_ratio_min']:.0f}% of bare floor",
+                          _met(None if bare["errors"] or not e.get("ratio_bare")
+                               else e["ratio_bare"] >= TARGETS["cds_bare_ratio_min"])))
             un = e.get("unloaded")
             if un:
                 ue, uf = un["endpoint"], un["floor"]
@@ -271,6 +345,20 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                   "-", "n/a"))
     elif scale:
         r.append(("4. scale", scale.get("status", "not measured"), "", "n/a"))
+    soak = result.get("soak")
+    if soak and soak.get("status") == "ok":
+        bad = " INVALID: errors" if soak["errors"] or soak["healthz_errors"] else ""
+        r.append((f"5. order-sign soak {soak['seconds']:g} s at c=1: {soak['rps']:.0f} req/s, p50 / p99",
+                  f"{soak['p50_ms']:.1f} / {soak['p99_ms']:.1f} ms{bad}", "-", "n/a"))
+        r.append(("   RSS start / end (growth)", f"{soak['rss_kib_start'] / 1024:.0f} / {soak['rss_kib_end'] / 1024:.0f} "
+                  f"MiB ({soak['rss_growth_mb']:+.1f} MiB)", f"< {TARGETS['soak_rss_growth_mb']:g} MiB growth",
+                  _met(soak["rss_growth_mb"] < TARGETS["soak_rss_growth_mb"])))
+        r.append((f"   /healthz during it: p50 / p99 ({soak['healthz_probes']} probes)",
+                  f"{soak['healthz_p50_ms']} / {soak['healthz_p99_ms']} ms{bad}",
+                  f"p99 < {TARGETS['soak_healthz_p99_ms']:g} ms",
+                  _met(None if soak["healthz_p99_ms"] is None else soak["healthz_p99_ms"] < TARGETS["soak_healthz_p99_ms"])))
+    elif soak:
+        r.append(("5. order-sign soak", soak.get("status", "not measured"), "", "n/a"))
     return r
 
 
@@ -297,11 +385,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-http", action="store_true")
     p.add_argument("--no-inprocess", action="store_true")
     p.add_argument("--no-scale", action="store_true")
+    p.add_argument("--soak-seconds", type=float, default=60.0,
+                   help="length of the order-sign soak at one connection (RSS, /healthz during it; 0: skip)")
     p.add_argument("--python-client", action="store_true", help="use the asyncio client instead of wrk")
     p.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = p.parse_args(argv)
     if args.quick:   # shorter runs, except where a length was given explicitly
-        quick = {"n": 300, "soak": 5000, "seconds": 2.0, "rounds": 1, "warmup": 1.0, "unloaded_seconds": 1.0}
+        quick = {"n": 300, "soak": 5000, "seconds": 2.0, "rounds": 1, "warmup": 1.0, "unloaded_seconds": 1.0,
+                 "soak_seconds": 10.0}
         for name, value in quick.items():
             if getattr(args, name) == p.get_default(name):
                 setattr(args, name, value)
@@ -335,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
             result["inprocess"] = part_inprocess(args)
         if not args.no_http:
             result["http"] = part_http(args, fixture_files)
+            if args.soak_seconds:
+                result["soak"] = part_soak(args, fixture_files)
     except Exception as exc:   # noqa: BLE001 - report what was measured, then fail
         log(f"harness error: {type(exc).__name__}: {exc}")
         result["error"] = f"{type(exc).__name__}: {exc}"

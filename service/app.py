@@ -23,6 +23,7 @@ from .knowledge.base import load_knowledge
 from .settings import Settings
 from .web.openapi import API_VERSION, DESCRIPTION, TITLE, serve_contract
 from .web.telemetry import TelemetryMiddleware
+from .web import codesystems
 
 log = logging.getLogger("ldn.app")
 
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     app.state.evaluator = evaluator
     app.state.auditor = auditor
     app.state.settings = settings
-    app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file)
+    app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file,
+                                                       max_lifetime_s=settings.auth_jwt_max_lifetime_s)
     problems.install(app)
 
     @app.exception_handler(EngineError)
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
         return problems.problem_response(503, "Evaluation failed",
                                          "The rules engine could not evaluate this request; no advice was given.")
 
-    for module in (evaluations, order_checks, audit_read, catalogue, health, cds_hooks):
+    for module in (evaluations, order_checks, audit_read, catalogue, codesystems, health, cds_hooks):
         app.include_router(module.router)
     cds_hooks.install(app, settings)   # JWTs on /cds-services; a broken issuers file stops start-up
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -38,6 +38,9 @@ def refusals(settings: Settings) -> list[str]:
         problems.append("no trusted issuers for CDS Hooks (set CDS_ISSUERS_FILE)")
     if not settings.forwarded_allow_ips:
         problems.append("no TLS-terminating proxy configured (set FORWARDED_ALLOW_IPS)")
+    if not settings.public_base_url:
+        problems.append("no external base URL: the CDS Hooks JWT aud check would trust the Host header "
+                        "(set PUBLIC_BASE_URL)")
     if settings.audit_hmac_secret is None or len(settings.audit_hmac_secret.get_secret_value()) < 32:
         problems.append("no audit HMAC secret of at least 32 characters (set AUDIT_HMAC_SECRET)")
     return problems

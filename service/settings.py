@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     api_keys_file: Path | None = Field(None, description="YAML/JSON file of API keys (id, sha256, scopes) for /v1/*.")
     auth_issuers_file: Path | None = Field(None, description="YAML/JSON file of JWT issuers (audience, jwks_file) "
                                                              "for /v1/*.")
+    auth_jwt_max_lifetime_s: float = Field(3600, gt=0, description="Longest time a /v1 bearer JWT may still be "
+                                                                  "valid (exp - now): longer-lived tokens get 401.")
     forwarded_allow_ips: str | None = Field(None, description="Addresses of the TLS-terminating proxy whose "
                                                               "X-Forwarded-* headers are trusted (comma-separated).")
     # CDS Hooks (service/cds_hooks; README "CDS Hooks"). No trusted issuers: /cds-services is open (embedded default).
@@ -52,8 +54,8 @@ class Settings(BaseSettings):
                                                                     "fhirServer (prefetch fallback).")
     cds_fhir_servers: str = Field("", description="Comma-separated FHIR base URLs the service may fetch from with "
                                                   "a client's token. Empty: any https server (http: loopback only).")
-    cds_feedback_database_url: str | None = Field(None, description="Store of CDS Hooks feedback and issued "
-                                                                  "cards (SQLAlchemy URL). Default: DATABASE_URL.")
+    cds_feedback_timeout_s: float = Field(5.0, gt=0, le=60, description="Longest wait for CDS Hooks feedback to be "
+                                                                      "stored before a 503 (send it again).")
     public_base_url: str | None = Field(None, description="External base URL (https://cds.example.org) when behind a "
                                                           "proxy: the CDS Hooks JWT aud check and card links use it.")
     cors_origins: str = Field("", description="Comma-separated browser origins allowed by CORS (e.g. "

@@ -84,7 +84,7 @@ def test_production_refuses_to_start_open(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "service.serve"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2
-    for needed in ("API_KEYS_FILE", "CDS_ISSUERS_FILE", "FORWARDED_ALLOW_IPS", "AUDIT_HMAC_SECRET"):
+    for needed in ("API_KEYS_FILE", "CDS_ISSUERS_FILE", "FORWARDED_ALLOW_IPS", "PUBLIC_BASE_URL", "AUDIT_HMAC_SECRET"):
         assert needed in proc.stderr
 
 
@@ -96,10 +96,14 @@ def test_refusals_are_empty_when_production_is_configured(tmp_path):
     issuers = tmp_path / "issuers.yaml"
     issuers.write_text("issuers: {}\n")
     ok = Settings(ldn_env="production", api_keys_file=keys, cds_issuers_file=issuers,
-                  forwarded_allow_ips="10.0.0.5", audit_hmac_secret="x" * 32)
+                  forwarded_allow_ips="10.0.0.5", audit_hmac_secret="x" * 32,
+                  public_base_url="https://cds.hospital.example")
     assert refusals(ok) == []
     assert refusals(Settings(ldn_env="development")) == []
-    assert len(refusals(Settings(ldn_env="production"))) == 4
+    assert len(refusals(Settings(ldn_env="production"))) == 5
+    # Without PUBLIC_BASE_URL the CDS Hooks aud check would trust the Host header.
+    (why,) = refusals(ok.model_copy(update={"public_base_url": None}))
+    assert "PUBLIC_BASE_URL" in why
 
 
 def test_workers_serve_on_uvloop_and_httptools():

@@ -1,7 +1,9 @@
-"""The audit trail as one worker uses it: the store, the background writer, and the patient-reference key.
+"""The audit database as one worker uses it: one store (one engine), two bounded background writers (the audit
+trail; CDS Hooks issued cards and feedback), and the patient-reference key.
 
-`submit` never blocks the answer (records are queued and written in batches); a store that is down costs
-records, counted in ldn_audit_dropped_total, never answers; `healthy` feeds /readyz ("degraded").
+`submit` and `submit_cds` never block the answer (items are queued and written in batches); a store that is
+down or hung costs items, counted in ldn_audit_dropped_total / ldn_cds_store_dropped_total, never answers;
+`healthy` and `cds_healthy` feed /readyz ("degraded"). Nothing here waits on the database in a request.
 """
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ import secrets
 from pathlib import Path
 
 from ..knowledge.base import PROJECT_ROOT
-from ..web.metrics import AUDIT_DROPS, AUDIT_WRITES
+from ..web.metrics import AUDIT_DROPS, AUDIT_WRITES, CDS_STORE_DROPS, CDS_STORE_WRITES
 from ..settings import Settings
 from . import migrate
+from .feedback import FeedbackStore, FeedbackWrite, IssuedCards
 from .record import AuditRecord, patient_ref_hash
 from .store import AuditStore
 from .writer import AuditWriter
@@ -54,6 +57,13 @@ class Auditor:
             on_drop=lambda n, reason: (AUDIT_DROPS.labels(reason).inc(n),
                                        log.warning("audit records dropped", extra={"fields": {
                                            "count": n, "reason": reason}})))
+        self.feedback = FeedbackStore(self.store.engine)     # the same engine: one database stack
+        self.cds_writer = AuditWriter.from_settings(
+            self.feedback, settings, name="cds-store-writer",
+            on_write=lambda n: CDS_STORE_WRITES.inc(n),
+            on_drop=lambda n, reason: (CDS_STORE_DROPS.labels(reason).inc(n),
+                                       log.warning("cds issued cards or feedback dropped", extra={"fields": {
+                                           "count": n, "reason": reason}})))
         self._shutdown_timeout = settings.audit_shutdown_timeout_s
 
     def patient_hash(self, patient_id: str | None) -> str | None:
@@ -66,10 +76,23 @@ class Auditor:
         self.writer.flush(timeout=2.0)   # this worker's own recent records first
         return self.store.get(record_id)
 
+    def submit_cds(self, item: IssuedCards | FeedbackWrite) -> bool:
+        """Queue issued cards or feedback; False (counted as a drop) when the queue is full or closed."""
+        return self.cds_writer.submit(item)      # type: ignore[arg-type]
+
     @property
     def healthy(self) -> bool:
         return self.writer.healthy
 
+    @property
+    def cds_healthy(self) -> bool:
+        return self.cds_writer.healthy
+
+    def dropped(self) -> dict[str, int]:
+        """What this process lost so far (/readyz)."""
+        return {"audit": self.writer.dropped, "cds_store": self.cds_writer.dropped}
+
     def close(self) -> None:
         self.writer.close(timeout=self._shutdown_timeout)
+        self.cds_writer.close(timeout=self._shutdown_timeout)
         self.store.close()

@@ -1,4 +1,6 @@
-"""The audit store: one `decisions` table behind SQLAlchemy 2, SQLite (embedded default) or PostgreSQL.
+"""The audit store: one database behind SQLAlchemy 2, SQLite (embedded default) or PostgreSQL, with the
+`decisions` table (the audit trail) and the CDS Hooks analytics tables (`cds_card`, `cds_feedback`). One engine
+per process serves them all (make_engine): every call has a timeout.
 
 * SQLite: `sqlite:///var/audit.db` (relative to the working directory; the parent folder is created), WAL
   journal, a busy timeout, synchronous=FULL (a committed audit record survives a crash of the process, and of
@@ -21,7 +23,8 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
-from sqlalchemy import JSON, Date, DateTime, Float, Index, String, create_engine, event, func, select, text, tuple_
+from sqlalchemy import (JSON, Column, Date, DateTime, Float, Index, Integer, String, Table, Text, UniqueConstraint,
+                        create_engine, event, func, select, text, tuple_)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -107,6 +110,33 @@ class DecisionRow(Base):
 
 metadata = Base.metadata
 decisions = DecisionRow.__table__
+
+# CDS Hooks analytics (service/audit/feedback.py): the cards issued (no patient data) and the feedback on them.
+cds_cards = Table(
+    "cds_card", metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("hook_instance", String(256), nullable=False),
+    Column("rule_id", String(128), nullable=False),
+    Column("rule_version", String(64), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("issued_at", String(40), nullable=False),
+)
+cds_feedback = Table(
+    "cds_feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(256), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("accepted_suggestions", Text, nullable=True),      # JSON list of suggestion uuids
+    Column("reason_system", String(500), nullable=True),
+    Column("reason_code", String(200), nullable=True),
+    Column("reason_display", String(500), nullable=True),
+    Column("user_comment", Text, nullable=True),
+    Column("received_at", String(40), nullable=False),
+    UniqueConstraint("service_id", "card_uuid", "outcome_timestamp", name="uq_cds_feedback_key"),
+)
 
 
 def _json_default(value: Any) -> Any:

@@ -58,7 +58,8 @@ class BatchStore(Protocol):
 class AuditWriter:
     def __init__(self, store: BatchStore, *, batch_size: int = 200, flush_interval_s: float = 0.5,
                  max_queue: int = 10_000, on_drop: OnDrop | None = None, on_write: OnWrite | None = None,
-                 retries: int = 3, retry_backoff_s: float = 0.2, name: str = "audit-writer"):
+                 retries: int = 3, retry_backoff_s: float = 0.2, name: str = "audit-writer",
+                 stall_after_s: float = 10.0):
         if batch_size < 1 or max_queue < 1 or flush_interval_s < 0 or retries < 0 or retry_backoff_s < 0:
             raise ValueError("batch_size and max_queue must be >= 1; intervals and retries >= 0")
         self._store = store
@@ -72,6 +73,8 @@ class AuditWriter:
         self._cond = threading.Condition()
         self._pending: collections.deque[tuple[float, AuditRecord]] = collections.deque()
         self._inflight = 0
+        self._inflight_since: float | None = None    # when the write in flight began (a hung store: not healthy)
+        self._stall_after = stall_after_s
         self._closing = False      # no more submits; drain and stop
         self._abort = threading.Event()   # close() gave up waiting: stop retrying
         self._healthy = True
@@ -108,8 +111,10 @@ class AuditWriter:
     @property
     def healthy(self) -> bool:
         """False while the last write attempt failed because of the store (down, locked, timing out); True
-        again after the next successful write. A record refused for its data does not make it False."""
-        return self._healthy
+        again after the next successful write. A record refused for its data does not make it False. A write
+        that has not returned for stall_after_s (a database that does not answer at all) makes it False too."""
+        since = self._inflight_since
+        return self._healthy and (since is None or time.monotonic() - since < self._stall_after)
 
     @property
     def pending(self) -> int:
@@ -171,6 +176,7 @@ class AuditWriter:
             n = min(self._batch_size, len(self._pending))
             batch = [self._pending.popleft()[1] for _ in range(n)]
             self._inflight = n
+            self._inflight_since = time.monotonic()
             return batch
 
     def _run(self) -> None:
@@ -186,6 +192,7 @@ class AuditWriter:
             finally:
                 with self._cond:
                     self._inflight = 0
+                    self._inflight_since = None
                     self._cond.notify_all()
 
     def _attempt(self, records: Sequence[AuditRecord]) -> BaseException | None:

@@ -1,31 +1,32 @@
 """The CDS Hooks router: GET /cds-services, POST /cds-services/{id} for each service, POST .../feedback, and
 GET /v1/cds-hooks/feedback-summary (override analytics, audit-read scope). install() wires the JWT check."""
+import asyncio
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
+from ..audit.feedback import FeedbackWrite
+from ..core.decision import Evaluator
+from ..settings import Settings
+from ..web.auth import Principal, require
 from ..web.decision_log import record_decision, record_feedback
 from ..web.dependencies import evaluator
-from ..web.problems import error_responses
-from ..web.auth import Principal, require
-from ..core.decision import Evaluator
-from ..web.problems import problem_response
-from ..settings import Settings
+from ..web.problems import FHIR_JSON, error_responses, outcome_response, problem_response
+from ..web.urls import base_url
 from . import cards, fhir
-from .feedback import FeedbackStore, IssuedCard, SqlFeedbackStore
+from .feedback import IssuedCard, IssuedCards, rows_of, summary
 from .fhir_mapping import (build_context, data_needs, procedure_references, read_drafts,
                            unresolved_medication_references)
 from .models import (AppointmentBookRequest, CdsResponse, Discovery, FeedbackReceipt, FeedbackRequest,
                      FeedbackSummary, HookRequestBase, OperationOutcome, OrderSelectRequest, OrderSignRequest,
                      PatientViewRequest)
-from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server
+from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server, why_no_server
 from .security import CdsJwtMiddleware, JwtVerifier, load_issuers
 from .services import (APPOINTMENTS, MEDICATION_REQUESTS, MEDICATION_STATEMENTS, SERVICE_REQUESTS, SERVICES,
                        ServiceDefinition)
@@ -39,9 +40,15 @@ _jwt = HTTPBearer(auto_error=False, scheme_name="cdsHooksJwt", bearerFormat="JWT
 # The security requirement is optional ({}): it depends on the deployment's configuration.
 _AUTH: dict[str, Any] = {"dependencies": [Security(_jwt)], "openapi_extra": {"security": [{}]}}
 _UNAUTHORIZED = {401: {"description": "Missing or invalid CDS Hooks JWT (empty body)."}}
-_PRECONDITION = {412: {"model": OperationOutcome,
+_PRECONDITION = {412: {"model": OperationOutcome, "content": {FHIR_JSON: {}},
                        "description": "Data the service needs (the patient's active MedicationRequests) was neither "
                                       "prefetched nor retrievable from fhirServer."}}
+
+
+def outcomes(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for errors under /cds-services: OperationOutcome, application/fhir+json."""
+    return {s: {**entry, "model": OperationOutcome, "content": {FHIR_JSON: {}}}
+            for s, entry in error_responses(*statuses).items()}
 
 
 def csv(value: str) -> list[str]:
@@ -55,8 +62,6 @@ def install(app: Any, settings: Settings) -> None:
                                              max_lifetime_s=settings.cds_jwt_max_lifetime_s,
                                              jwks_cache_s=settings.cds_jwks_cache_s)
     app.state.cds_http_transport = None          # tests put a local stub here: no network in tests
-    app.state.cds_feedback_store = None
-    app.state.cds_feedback_lock = threading.Lock()
     app.add_middleware(CdsJwtMiddleware)
 
 
@@ -65,50 +70,29 @@ async def evaluation_date() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def feedback_store(request: Request) -> FeedbackStore:
-    state = request.app.state
-    if state.cds_feedback_store is None:
-        with state.cds_feedback_lock:
-            if state.cds_feedback_store is None:
-                state.cds_feedback_store = SqlFeedbackStore(
-                    state.settings.cds_feedback_database_url or state.settings.database_url)
-    return state.cds_feedback_store
-
-
-def _base_url(request: Request) -> str:
-    return (request.app.state.settings.public_base_url or str(request.base_url)).rstrip("/")
-
-
 @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True,
             responses=_UNAUTHORIZED, summary="CDS Hooks discovery: the LDN services and their prefetch templates",
             **_AUTH)
-def discovery() -> Discovery:
+async def discovery() -> Discovery:
     return Discovery(services=[s.discovery() for s in SERVICES.values()])
 
 
-def _record_issued(request: Request, service_id: str, hook_instance: str, issued: list[IssuedCard]) -> None:
-    """Runs after the response is sent (a background task, in the thread pool): the clinician never waits for the
-    analytics' SQLite/PostgreSQL transaction (nor for the store's creation), and a failure never costs the cards."""
-    try:
-        feedback_store(request).record_cards(service_id, hook_instance, issued)
-    except Exception as exc:                     # analytics must never cost the clinician the cards
-        log.warning("issued cards not recorded", extra={"fields": {"error": type(exc).__name__}})
-
-
 async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Request, ev: Evaluator,
-                   today: dt.date, background: BackgroundTasks) -> Any:
+                   today: dt.date) -> Any:
     started = time.perf_counter()
     settings: Settings = request.app.state.settings
     context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
     index = fhir.ResourceIndex()
     for key in ("draftOrders", "appointments"):
         index.add_bundle(context.get(key))
-    server = usable_server(req.fhirServer, csv(settings.cds_fhir_servers)) if req.fhirAuthorization else None
+    allowlist = csv(settings.cds_fhir_servers)
+    server = usable_server(req.fhirServer, allowlist) if req.fhirAuthorization else None
+    no_server = why_no_server(req.fhirServer, allowlist, req.fhirAuthorization is not None) if server is None else None
     client = FhirClient(server, req.fhirAuthorization.access_token.get_secret_value(),  # type: ignore[union-attr]
                         timeout=settings.cds_fhir_timeout_s, transport=request.app.state.cds_http_transport) \
         if server else None
     try:
-        gatherer = Gatherer(req, service, index, client)
+        gatherer = Gatherer(req, service, index, client, no_server)
         own = fhir.resources(context.get("draftOrders")) + fhir.resources(context.get("appointments"))
         references = unresolved_medication_references(own, index) + procedure_references(own, index)
         if references:
@@ -122,7 +106,7 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
             gathered = await gatherer.gather(*data_needs(drafts.scope, ev.kb.rules.values()))
         except PreconditionFailed as exc:
             log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
-            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412)
+            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412, media_type=FHIR_JSON)
         record = [r for k in (MEDICATION_REQUESTS, MEDICATION_STATEMENTS) for r in gathered.record.get(k) or []]
         planned = [r for k in (APPOINTMENTS, SERVICE_REQUESTS) for r in gathered.record.get(k) or []]
         references = unresolved_medication_references(record, index) + procedure_references(planned, index)
@@ -133,12 +117,12 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
         if client is not None:
             await client.__aexit__(None, None, None)
     decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
-    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=_base_url(request),
+    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=base_url(request),
                             patient_id=req.context.patientId,                      # type: ignore[attr-defined]
                             include_info=req.wants_info_cards())
-    if rendered:
-        issued = [IssuedCard(c.uuid, rule, version, c.indicator) for c, rule, version in rendered]
-        background.add_task(_record_issued, request, service.id, req.hookInstance, issued)
+    if rendered:     # queued for the bounded writer: the clinician never waits for the analytics' database
+        request.app.state.auditor.submit_cds(IssuedCards(service.id, req.hookInstance, tuple(
+            IssuedCard(c.uuid, rule, version, c.indicator) for c, rule, version in rendered)))
     record_decision(request, decision, id=str(uuid.uuid4()), channel="cds-hooks", started=started,
                     patient_id=req.context.patientId, outcome=f"{len(rendered)} cards",  # type: ignore[attr-defined]
                     caller=getattr(request.state, "cds_caller", None),
@@ -152,50 +136,63 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
 
 
 _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
-             responses={**error_responses(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
+             responses={**outcomes(400, 413, 422, 503), **_UNAUTHORIZED, **_PRECONDITION}, **_AUTH)
 
 
 @router.post("/cds-services/ldn-order-select", summary="order-select: a draft LDN or opioid order", **_HOOK)
-async def order_select(body: OrderSelectRequest, request: Request, background: BackgroundTasks,
+async def order_select(body: OrderSelectRequest, request: Request,
                        ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today, background)
+    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-order-sign", summary="order-sign: a draft LDN or opioid order", **_HOOK)
-async def order_sign(body: OrderSignRequest, request: Request, background: BackgroundTasks,
+async def order_sign(body: OrderSignRequest, request: Request,
                      ev: Evaluator = Depends(evaluator),
                      today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today, background)
+    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-appointment-book", summary="appointment-book: surgery for a patient on LDN",
              **_HOOK)
-async def appointment_book(body: AppointmentBookRequest, request: Request, background: BackgroundTasks,
+async def appointment_book(body: AppointmentBookRequest, request: Request,
                            ev: Evaluator = Depends(evaluator),
                            today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today, background)
+    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-patient-view", summary="patient-view: standing problems of a patient on LDN",
              **_HOOK)
-async def patient_view(body: PatientViewRequest, request: Request, background: BackgroundTasks,
+async def patient_view(body: PatientViewRequest, request: Request,
                        ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today, background)
+    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today)
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
-             responses={**error_responses(400, 404, 413, 422, 503), **_UNAUTHORIZED},
+             responses={**outcomes(400, 404, 413, 422, 503), **_UNAUTHORIZED},
              summary="Feedback on cards (accepted / overridden): stored idempotently", **_AUTH)
-def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
+async def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
+    """async, and the write goes through the bounded writer: a slow or hung database costs this call a 503 after
+    CDS_FEEDBACK_TIMEOUT_S (send it again: storage is idempotent), never a thread or the probes."""
     if service_id not in SERVICES:
         raise HTTPException(404, "no CDS Service with this id")
+    loop = asyncio.get_running_loop()
+    stored_counts: asyncio.Future[tuple[int, int]] = loop.create_future()
+
+    def _resolve(counts: tuple[int, int]) -> None:
+        if not stored_counts.done():
+            stored_counts.set_result(counts)
+
+    write = FeedbackWrite(rows_of(service_id, body.feedback),
+                          done=lambda counts: loop.call_soon_threadsafe(_resolve, counts))
     try:
-        stored, duplicates = feedback_store(request).save(service_id, body.feedback)
-    except Exception as exc:
-        log.error("feedback not stored", extra={"fields": {"service": service_id, "error": type(exc).__name__}})
-        return problem_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
+        if not request.app.state.auditor.submit_cds(write):
+            raise asyncio.TimeoutError
+        stored, duplicates = await asyncio.wait_for(stored_counts, request.app.state.settings.cds_feedback_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("feedback not stored in time", extra={"fields": {"service": service_id}})
+        return outcome_response(503, "Feedback not stored", "The feedback store is unavailable; send it again.")
     record_feedback(request, service_id, body.feedback)
     log.info("cds feedback", extra={"fields": {"service": service_id, "received": len(body.feedback),
                                                "stored": stored, "duplicates": duplicates}})
@@ -206,8 +203,10 @@ def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
             responses=error_responses(401, 403, 503), summary="Override analytics of CDS Hooks cards, per service and rule")
 def feedback_summary(request: Request, service_id: str | None = Query(None, max_length=64),
                      principal: Principal = Depends(require("audit-read"))) -> Any:
+    auditor = request.app.state.auditor
+    auditor.cds_writer.flush(timeout=2.0)        # this worker's own recent cards and feedback first
     try:
-        return feedback_store(request).summary(service_id)
+        return summary(auditor.feedback, service_id)
     except Exception as exc:
         log.error("feedback summary failed", extra={"fields": {"error": type(exc).__name__}})
         return problem_response(503, "Feedback store unavailable", "The feedback store could not be read.")

@@ -29,10 +29,11 @@ from ..knowledge.rules import Rule
 from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
+from ..web.codesystems import CARD_TOPICS, NOT_EVALUATED, RULES
+from ..web.urls import code_system_url, service_url
 from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
 
 _NS = uuid.UUID("0f7c1d52-8a4e-4c39-9a51-6d2b7e0c3a14")
-TOPIC_SYSTEM = "urn:ldn-cds:rule"
 NON_ADHERENCE = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
 OVERRIDE_REASONS = (
     OverrideReason(system=NON_ADHERENCE, code="action-completed", display="Recommended action was already completed"),
@@ -97,7 +98,7 @@ def detail(a: Advisory, base: str) -> str:
     quotes = []
     for c in a.citations:
         stance = " *(this source disagrees)*" if c.stance == "conflicts" else ""
-        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({base}/v1/sources/{c.source_id}){stance}")
+        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({service_url(base, 'v1', 'sources', c.source_id)}){stance}")
     parts.append("**Sources**\n\n" + "\n\n".join(quotes))
     return "\n\n".join(parts)
 
@@ -109,6 +110,8 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
     quirks repaired), or None when it cannot be one (another resource type, no medication)."""
     if resource.get("resourceType") != "MedicationRequest" or not fhir.text(resource.get("id")):
         return None
+    if not fhir.json_safe(resource):               # NaN, a 310-digit integer, a lone surrogate: not sent back
+        return None
     r = fhir.copy_json(resource)
     if not isinstance(r.get("medicationCodeableConcept"), dict) and not isinstance(r.get("medicationReference"),
                                                                                    dict):
@@ -117,6 +120,7 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
         r["category"] = fhir.objs(r["category"])
         if not r["category"]:
             del r["category"]
+    r.pop("text", None)                             # the narrative describes the order before the change
     r.setdefault("status", "draft")
     r.setdefault("intent", "order")
     if not isinstance(r.get("subject"), dict):
@@ -130,6 +134,49 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
     return r
 
 
+# Timing.repeat.boundsDuration units (UCUM) -> (fewest, most) days: a month is 28-31 days, a year 365-366.
+_DURATION_DAYS = {"s": (1 / 86400, 1 / 86400), "min": (1 / 1440, 1 / 1440), "h": (1 / 24, 1 / 24), "d": (1, 1),
+                  "wk": (7, 7), "mo": (28, 31), "a": (365, 366)}
+
+
+def _duration(repeat: dict[str, Any]) -> tuple[float, float, str] | None:
+    """(fewest, most days, as written) of a dosage's boundsDuration (or boundsRange.high); None: not readable."""
+    q = fhir.obj(repeat.get("boundsDuration")) or fhir.obj(fhir.obj(repeat.get("boundsRange")).get("high"))
+    value, unit = fhir.number(q.get("value")), fhir.text(q.get("code")) or fhir.text(q.get("unit"))
+    if value is None or value < 0 or unit not in _DURATION_DAYS:
+        return None
+    low, high = _DURATION_DAYS[unit]
+    return value * low, value * high, f"{value:g} {unit}"
+
+
+def _bound(dosage: dict[str, Any], n: int, hold_from: dt.date, order_start: dt.date) -> tuple[bool, str | None]:
+    """End one dosage by the last dose day (R4 per-1: never an end before its start). (keep it?, why changed)."""
+    last = hold_from - dt.timedelta(days=1)
+    repeat = dosage.setdefault("timing", {}).setdefault("repeat", {})
+    period = fhir.obj(repeat.get("boundsPeriod"))
+    start = fhir.parse_date(period.get("start"))
+    if start is not None and start >= hold_from:
+        return False, (f"Dosage {n} starts on {period['start']}, after the hold begins: left out of this order; "
+                       "order it again after the procedure.")
+    if "boundsDuration" in repeat or "boundsRange" in repeat:
+        since = start or order_start
+        duration = _duration(repeat)
+        if duration is not None and since + dt.timedelta(days=duration[1]) <= hold_from:
+            return True, None                      # it ends before the hold on its own: kept as written
+        end = last if duration is None else min(last, since + dt.timedelta(days=int(duration[0])))
+        repeat.pop("boundsDuration", None)
+        repeat.pop("boundsRange", None)
+        repeat["boundsPeriod"] = {"start": since.isoformat(), "end": max(end, since).isoformat()}
+        written = duration[2] if duration is not None else "not readable"
+        return True, (f"Dosage {n}: its duration ({written}) from {since.isoformat()} would run into the hold, so "
+                      f"it is given as a period ending {repeat['boundsPeriod']['end']} (a dosage has one bound).")
+    end = fhir.parse_date(period.get("end"))
+    if end is None or end > last:
+        period["end"] = max(last, start).isoformat() if start else last.isoformat()
+    repeat["boundsPeriod"] = period
+    return True, None
+
+
 def _hold(order: MedicationItem, hold_from: dt.date, latest: dt.date, procedure_day: str, today: dt.date,
           patient_id: str) -> Suggestion | None:
     r = r4_medication_request(order.resource, patient_id)
@@ -137,7 +184,7 @@ def _hold(order: MedicationItem, hold_from: dt.date, latest: dt.date, procedure_
         return None
     note = (f"Hold LDN from {hold_from.isoformat()} (at the latest from {latest.isoformat()}) before the elective "
             f"procedure on {procedure_day}; resume when perioperative opioids are no longer needed.")
-    r["note"] = fhir.objs(r.get("note")) + [{"text": note}]
+    changes: list[str] = []
     if hold_from <= today:
         r["status"] = "on-hold"
         system, (code, display) = codes.STATUS_REASON_SYSTEM, codes.STATUS_REASON_SURGERY
@@ -147,25 +194,25 @@ def _hold(order: MedicationItem, hold_from: dt.date, latest: dt.date, procedure_
         description = "Set the LDN order on hold (status on-hold, reason: scheduled for surgery)."
     else:
         last_dose = (hold_from - dt.timedelta(days=1)).isoformat()
-        dosages = r.get("dosageInstruction") or [{}]
-        for d in dosages:
-            timing = d.setdefault("timing", {})
-            repeat = timing.setdefault("repeat", {})
-            for other in ("boundsDuration", "boundsRange"):
-                repeat.pop(other, None)
-            period = fhir.obj(repeat.get("boundsPeriod"))
-            period["end"] = last_dose
-            repeat["boundsPeriod"] = period
-        r["dosageInstruction"] = dosages
+        order_start = fhir.parse_date(r.get("authoredOn")) or today
+        kept = []
+        for n, d in enumerate(r.get("dosageInstruction") or [{}], 1):   # only dosages in force before the hold
+            keep, why = _bound(d, n, hold_from, order_start)
+            changes += [why] if why else []
+            kept += [d] if keep else []
+        if not kept:
+            return None                          # the whole order starts after the hold begins: nothing to end
+        r["dosageInstruction"] = kept
         label = f"Hold LDN from {hold_from.isoformat()}: last dose on {last_dose}"
         description = f"End the LDN doses on {last_dose} (dosage bounds) and note the hold before the procedure."
+    r["note"] = fhir.objs(r.get("note")) + [{"text": " ".join([note, *changes])}]
     return Suggestion(label=label, uuid="-", actions=[Action(type="update", description=description, resource=r)])
 
 
 def _delete(orders: list[MedicationItem], label: str, what: str) -> Suggestion | None:
     actions = [Action(type="delete", description=f"Remove the draft {what} order: {o.medication.name or 'order'}",
-                      resourceId=f"{o.resource['resourceType']}/{o.resource['id']}")
-               for o in orders if fhir.text(o.resource.get("id"))]
+                      resourceId=f"{fhir.resource_type(o.resource)}/{fhir.text(o.resource.get('id'))}")
+               for o in orders if fhir.text(o.resource.get("id")) and fhir.resource_type(o.resource)]
     return Suggestion(label=label, uuid="-", actions=actions) if actions else None
 
 
@@ -185,6 +232,18 @@ def _dose_target(spec: dict, rule: Rule, decision: Decision) -> float | None:
     return round(previous + params[target["previous_plus"]], 4)
 
 
+def _rewrite_instructions(dosage: dict[str, Any], per_dose_mg: float, per_day: float, timing: str | None) -> None:
+    """The dosage's free text names the old dose: written again from the new structured dose (a text that only
+    repeated the old one would contradict the order the EHR shows)."""
+    times = {1: "once a day", 2: "twice a day"}.get(round(per_day, 4)) if per_day > 0 else None
+    words = [f"Take {_fmt_mg(per_dose_mg)} mg", times or f"{per_day:g} times a day",
+             "at bedtime" if timing == "bedtime" else ""]
+    text = " ".join(w for w in words if w) + "."
+    for field_ in ("text", "patientInstruction"):
+        if field_ in dosage:
+            dosage[field_] = text
+
+
 def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Suggestion | None:
     r = r4_medication_request(order.resource, patient_id)
     dosages = fhir.objs(r.get("dosageInstruction")) if r else []
@@ -200,6 +259,7 @@ def _change_dose(order: MedicationItem, target: float, patient_id: str) -> Sugge
     per_day = order.medication.dose_mg / (MG_PER_UNIT[unit] * value)   # administrations
     q.clear()
     q.update(value=round(target / per_day, 4), unit="mg", system=UCUM, code="mg")
+    _rewrite_instructions(dosages[0], q["value"], per_day, order.timing)
     return Suggestion(label=f"Change the LDN dose to {_fmt_mg(target)} mg daily", uuid="-",
                       actions=[Action(type="update", description=f"Set the dose to {_fmt_mg(target)} mg daily.",
                                       resource=r)])
@@ -209,7 +269,7 @@ _DRAFT_KIND = {"opioid": ("is_opioid", "opioid"), "naltrexone": ("is_other_naltr
 
 
 def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBase,
-                patient_id: str) -> list[Suggestion]:
+                patient_id: str, hook_instance: str) -> list[Suggestion]:
     """The rule file says what a card may offer (`suggestions:`); this turns each into valid R4 actions."""
     rule = kb.rules.get(a.rule_id)
     if rule is None:
@@ -239,15 +299,17 @@ def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBa
             if target is not None and target != ldn_draft.medication.dose_mg:
                 out.append(_change_dose(ldn_draft, target, patient_id))
     found = [s for s in out if s is not None]
-    return [s.model_copy(update={"uuid": _uuid(a.id, "suggestion", i, s.label)}) for i, s in enumerate(found)]
+    # Unique per hook call (feedback names them) and the same for the same call.
+    return [s.model_copy(update={"uuid": _uuid(hook_instance, a.id, "suggestion", i, s.label)})
+            for i, s in enumerate(found)]
 
 
 # --- cards --------------------------------------------------------------------------------------------------------
 
 def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggestion]) -> Card:
     return Card(uuid=_uuid(hook_instance, a.id), summary=a.summary, indicator=a.severity, detail=detail(a, base),
-                source=Source(label=f"LDN decision support: {a.title}", url=f"{base}/v1/rules/{a.rule_id}",
-                              topic=Coding(system=TOPIC_SYSTEM, code=a.rule_id, display=a.title)),
+                source=Source(label=f"LDN decision support: {a.title}", url=service_url(base, "v1", "rules", a.rule_id),
+                              topic=Coding(system=code_system_url(base, RULES), code=a.rule_id, display=a.title)),
                 suggestions=sugg or None, selectionBehavior="at-most-one" if sugg else None,
                 overrideReasons=list(OVERRIDE_REASONS) if a.severity != "info" else None)
 
@@ -281,6 +343,9 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
         lines += [f"- Not identified, so not checked as an opioid or a naltrexone product: {md(u)}"
                   for u in unidentified]
         labels.append(f"{len(unidentified)} medication(s) not identified")
+    lines += [f"- {u}" for u in mapped.unreadable]
+    if mapped.unreadable:
+        labels.append("unreadable values")
     if not lines:
         return None
     summary = "Not fully checked: " + ", ".join(labels) + "."
@@ -290,11 +355,12 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
             "were not passed: nothing is known about them.\n\n" + "\n".join(lines)
             + "\n\nProvide the data (prefetch, or FHIR access through fhirAuthorization), or a recognised name or "
               "code, to have them checked.")
-    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified), summary=summary,
+    return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified, *mapped.unreadable),
+                summary=summary,
                 indicator="info", detail=text,
-                source=Source(label="LDN decision support: checks not run", url=f"{base}/v1/rules",
-                              topic=Coding(system=TOPIC_SYSTEM, code="not-evaluated",
-                                           display="Checks not run for lack of data")))
+                source=Source(label="LDN decision support: checks not run", url=service_url(base, "v1", "rules"),
+                              topic=Coding(system=code_system_url(base, CARD_TOPICS), code=NOT_EVALUATED[0],
+                                           display=NOT_EVALUATED[1])))
 
 
 def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instance: str, base: str,
@@ -305,7 +371,7 @@ def render(decision: Decision, mapped: Mapped, kb: KnowledgeBase, *, hook_instan
         # Order and booking hooks show only advice about what is being ordered or booked.
         if (a.severity == "info" and not include_info) or not concerns(kb.rules[a.rule_id], mapped.drafts.scope):
             continue
-        card = advisory_card(a, hook_instance, base, suggestions(a, mapped, decision, kb, patient_id))
+        card = advisory_card(a, hook_instance, base, suggestions(a, mapped, decision, kb, patient_id, hook_instance))
         out.append((card, a.rule_id, a.rule_version))
     gap = not_evaluated_card(decision, mapped, kb, hook_instance, base, include_info)
     if gap is not None:

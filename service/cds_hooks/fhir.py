@@ -29,8 +29,21 @@ def objs(value: Any) -> list[dict[str, Any]]:
     return [v for v in items(value) if isinstance(v, dict)]
 
 
+def utf8(value: str) -> bool:
+    """False for a string that is not valid Unicode (a lone surrogate escape such as "\\ud800" parses to one):
+    it cannot be written into a response, a log line or a database."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text(value: Any, max_length: int | None = None) -> str | None:
-    if not isinstance(value, str):
+    """A usable string, whitespace folded; None for anything else (not a string, empty, not valid Unicode)."""
+    if value.__class__ is not str or not utf8(value):
         return None
     value = " ".join(value.split())
     if not value:
@@ -38,15 +51,46 @@ def text(value: Any, max_length: int | None = None) -> str | None:
     return value[:max_length] if max_length else value
 
 
+# Beyond this a FHIR number is not a measurement: read as absent (the mapping says so on the card).
+MAX_NUMBER = 1e12
+
+
 def number(value: Any) -> float | None:
+    """A finite number of plausible size, else None. JSON allows integers of any length (float() of a 310-digit
+    one raises OverflowError) and Python's parser takes NaN and Infinity."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) and abs(value) <= MAX_NUMBER else None
+
+
+def unusable_number(value: Any) -> bool:
+    """A number was given, but number() cannot use it."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and number(value) is None
+
+
+def json_safe(value: Any) -> bool:
+    """Can this JSON data be sent back as it is (a copy in a suggestion)? No NaN or infinity, no integer beyond a
+    float, no string that is not valid Unicode."""
+    if isinstance(value, dict):
+        return all(json_safe(k) and json_safe(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(json_safe(v) for v in value)
+    if isinstance(value, str):
+        return utf8(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return number(value) is not None or (isinstance(value, int) and abs(value) < 2 ** 63)
+    return True
 
 
 def resource_type(resource: Any) -> str | None:
-    return text(obj(resource).get("resourceType"))
+    value = resource.get("resourceType") if resource.__class__ is dict else None
+    if value.__class__ is str and value.isascii() and value.isalpha():     # every FHIR type name: the fast path
+        return value
+    return text(value)
 
 
 def resources(bundle: Any) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ Mapping choices (README, "CDS Hooks"):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -115,6 +116,7 @@ class Mapped:
     ldn_record: MedicationItem | None          # the record's current LDN MedicationRequest
     notes: dict[str, str] = field(default_factory=dict)   # input -> why it is missing (for the info card)
     ldn_in_record: bool = False                # any current LDN order or statement in the record
+    unreadable: tuple[str, ...] = ()           # values given but unusable, treated as absent (for the info card)
 
 
 # --- medications --------------------------------------------------------------------------------------------------
@@ -145,13 +147,25 @@ def unresolved_medication_references(resources: Iterable[dict[str, Any]], index:
     return out
 
 
+# The same codes and medications come back call after call (a chart's list, the value sets' products): both
+# models are frozen, so one validated instance serves every call. Bounded.
+@functools.lru_cache(maxsize=8192)
+def _code(system: str, code: str) -> Code:
+    return Code(system=system, code=code)
+
+
+@functools.lru_cache(maxsize=8192)
+def _medication(name: str | None, status: str, codes_: tuple[Code, ...], dose: float | None) -> Medication:
+    return Medication(name=name, status=status, codes=list(codes_), dose_mg=dose)   # type: ignore[arg-type]
+
+
 def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, list[Code]]:
     name = fhir.text(concept.get("text"), 300) or next(
         (fhir.text(d, 300) for _, _, d in fhir.codings(concept) if d), None) or fhir.text(fallback, 300)
     found: list[Code] = []
     for system, code, _ in fhir.codings(concept):
         if system and code and len(system) <= 200 and len(code) <= 64 and len(found) < 20:
-            found.append(Code(system=system, code=code))
+            found.append(_code(system, code))
     return name, found
 
 
@@ -178,8 +192,10 @@ def _administrations_per_day(dosage: dict[str, Any]) -> float | None:
     repeat = fhir.obj(fhir.obj(dosage.get("timing")).get("repeat"))
     if not repeat or ("frequency" not in repeat and "period" not in repeat):
         return 1.0                      # no schedule given: a daily medicine taken once a day
-    frequency = fhir.number(repeat.get("frequency")) or 1.0
-    period = fhir.number(repeat.get("period")) or 1.0
+    frequency = fhir.number(repeat["frequency"]) if "frequency" in repeat else 1.0
+    period = fhir.number(repeat["period"]) if "period" in repeat else 1.0
+    if frequency is None or period is None:         # given but unreadable: the schedule is unknown, not daily
+        return None
     unit = fhir.text(repeat.get("periodUnit")) or fhir.text(repeat.get("periodUnits")) or "d"   # DSTU2: periodUnits
     if unit not in _PER_DAY or period <= 0 or frequency <= 0:
         return None
@@ -197,6 +213,22 @@ def daily_dose_mg(resource: dict[str, Any], strength_mg: float | None) -> float 
             total += per_admin * per_day
     total = round(total, 4)
     return total if MIN_DAILY_DOSE_MG <= total <= MAX_DAILY_DOSE_MG else None
+
+
+def unreadable_dose_fields(resource: dict[str, Any]) -> list[str]:
+    """The dose and schedule numbers of an order that were given but are not usable (non-finite, beyond a float,
+    implausibly large): the dose is then unknown, and the card says why."""
+    field_ = "dosageInstruction" if "dosageInstruction" in resource else "dosage"
+    out: list[str] = []
+    for i, dosage in enumerate(fhir.items(resource.get(field_))):
+        d = fhir.obj(dosage)
+        paths = [(f"doseAndRate[{j}].doseQuantity.value", fhir.obj(fhir.obj(r).get("doseQuantity")).get("value"))
+                 for j, r in enumerate(fhir.items(d.get("doseAndRate")))]
+        paths.append(("doseQuantity.value", fhir.obj(d.get("doseQuantity")).get("value")))
+        repeat = fhir.obj(fhir.obj(d.get("timing")).get("repeat"))
+        paths += [(f"timing.repeat.{k}", repeat.get(k)) for k in ("frequency", "period")]
+        out += [f"{field_}[{i}].{path}" for path, value in paths if fhir.unusable_number(value)]
+    return out
 
 
 def administration_time(resource: dict[str, Any], terminology: Terminology) -> str | None:
@@ -243,7 +275,7 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         # reads another medication's dose (a quarter of the mapping's time on a 45-medication record).
         dose = daily_dose_mg(resource, recognition.strength_mg)
         recognition = terminology.recognise(name, pairs, dose)
-    medication = Medication(name=name, status=status, codes=found, dose_mg=dose)
+    medication = _medication(name, status, tuple(found), dose)
     return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
                           selected,
                           administration_time(resource, terminology) if timing else None)
@@ -394,7 +426,9 @@ def data_needs(scope: frozenset[str], rules: Iterable[Rule]) -> tuple[frozenset[
 
 # --- the record ---------------------------------------------------------------------------------------------------
 
-def _latest_egfr(observations: list[dict[str, Any]]) -> float | None:
+def _latest_egfr(observations: list[dict[str, Any]], unreadable: list[str] | None = None) -> float | None:
+    """The newest readable eGFR; each eGFR Observation whose value is not a usable number is named in
+    `unreadable` (skipped, never read as normal: one bad result must not stop the others being used)."""
     found: list[tuple[str, float]] = []
     for o in observations:
         if fhir.resource_type(o) != "Observation" or o.get("status") in ("cancelled", "entered-in-error"):
@@ -403,6 +437,8 @@ def _latest_egfr(observations: list[dict[str, Any]]) -> float | None:
             continue
         quantity = fhir.obj(o.get("valueQuantity"))
         value = fhir.number(quantity.get("value"))
+        if fhir.unusable_number(quantity.get("value")) and unreadable is not None:
+            unreadable.append(f"Observation/{fhir.text(o.get('id')) or '(no id)'} valueQuantity.value")
         unit = (fhir.text(quantity.get("code")) or fhir.text(quantity.get("unit")) or "ml/min").lower()
         if value is None or not 0 <= value <= 250 or "ml/min" not in unit:
             continue
@@ -438,8 +474,8 @@ def _renal_conditions(conditions: list[dict[str, Any]]) -> tuple[str | None, boo
     return stage, dialysis
 
 
-def _renal(record: dict[str, list[dict[str, Any]] | None]) -> Renal | None:
-    egfr = _latest_egfr(record.get(keys.EGFR) or [])
+def _renal(record: dict[str, list[dict[str, Any]] | None], unreadable: list[str]) -> Renal | None:
+    egfr = _latest_egfr(record.get(keys.EGFR) or [], unreadable)
     stage, dialysis = _renal_conditions(record.get(keys.CONDITIONS) or [])
     if egfr is None and stage is None and not dialysis:
         return None
@@ -509,7 +545,23 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
         found.sort(key=lambda p: p.procedure.date)
         procedures = [p.procedure for p in found[:MAX_PROCEDURES]]
 
-    renal = _renal(record)
+    egfr_unreadable: list[str] = []
+    renal = _renal(record, egfr_unreadable)
     context = PatientContext(ldn=ldn, medications=medications, procedures=procedures, renal=renal)
-    return Mapped(context, drafts, ldn_draft, ldn_record, _notes(record, renal, procedures_known),
-                  ldn_any_record is not None)
+    notes = _notes(record, renal, procedures_known)
+    return Mapped(context, drafts, ldn_draft, ldn_record, notes, ldn_any_record is not None,
+                  _unreadable(ldn_draft, ldn_any_record, egfr_unreadable))
+
+
+def _unreadable(ldn_draft: MedicationItem | None, ldn_record: MedicationItem | None,
+                egfr: list[str]) -> tuple[str, ...]:
+    """Lines for the "not fully checked" card: values that were given but could not be read (treated as absent)."""
+    out = []
+    for item, what in ((ldn_draft, "The LDN order being signed"), (ldn_record, "The current LDN order")):
+        fields_ = unreadable_dose_fields(item.resource) if item is not None else []
+        if fields_:
+            out.append(f"{what} has numbers that are not usable ({', '.join(fields_[:5])}): its dose was "
+                       "treated as unknown.")
+    if egfr:
+        out.append(f"eGFR results with a value that is not a usable number were ignored ({', '.join(egfr[:5])}).")
+    return tuple(out)

@@ -53,17 +53,17 @@ DESCRIPTIONS = {
 class PreconditionFailed(Exception):
     """Required data could not be had: 412 with an OperationOutcome."""
 
-    def __init__(self, hook: str, missing: dict[str, str]):
+    def __init__(self, hook: str, missing: dict[str, str], no_fetch: dict[str, str]):
         super().__init__(", ".join(missing))
-        self.hook, self.missing = hook, missing
+        self.hook, self.missing, self.no_fetch = hook, missing, no_fetch    # key -> why not prefetched / fetched
 
     def outcome(self) -> OperationOutcome:
         issues = [OperationOutcomeIssue(
             severity="error", code="processing",
             details={"text": f"Cannot evaluate {self.hook} guidance: {DESCRIPTIONS.get(key, key)} could not be "
-                             "obtained."},
-            diagnostics=f"CDS Hooks prefetch key '{key}': {why}; it could not be fetched from fhirServer "
-                        "(fhirServer and fhirAuthorization are needed for that).")
+                             f"obtained: {self.no_fetch[key]}."},
+            diagnostics=f"CDS Hooks prefetch key '{key}': {why}; not fetched from fhirServer: "
+                        f"{self.no_fetch[key]}.")
             for key, why in self.missing.items()]
         return OperationOutcome(issue=issues)
 
@@ -95,6 +95,26 @@ def usable_server(url: str | None, allowlist: list[str]) -> str | None:
     if allowlist and not any(base == a.rstrip("/") or base.startswith(a.rstrip("/") + "/") for a in allowlist):
         return None
     return base
+
+
+def why_no_server(url: str | None, allowlist: list[str], authorized: bool) -> str | None:
+    """Why the request's FHIR server cannot be used for fetching (None: it can). Named in the 412."""
+    if not url or not authorized:
+        missing = [name for name, given in (("fhirServer", url), ("fhirAuthorization", authorized)) if not given]
+        return f"the request carries no {' and no '.join(missing)}"
+    if usable_server(url, allowlist) is not None:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+    except ValueError:
+        return "fhirServer is not a URL"
+    if parts.scheme == "http" and host and not _loopback(host):
+        return "fhirServer must be https (plain http is accepted on loopback only)"
+    if parts.scheme in ("http", "https") and host and not (parts.username or parts.password or parts.query
+                                                          or parts.fragment) and allowlist:
+        return "fhirServer is not one of the FHIR servers this service may call (CDS_FHIR_SERVERS)"
+    return "fhirServer is not a usable https base URL (no credentials, query or fragment)"
 
 
 def render(template: str, context: dict[str, Any]) -> str | None:
@@ -189,8 +209,9 @@ def interpret(value: Any) -> tuple[str, list[dict[str, Any]]]:
 
 class Gatherer:
     def __init__(self, request: HookRequestBase, service: ServiceDefinition, index: fhir.ResourceIndex,
-                 client: FhirClient | None):
+                 client: FhirClient | None, no_server: str | None = None):
         self.request, self.service, self.index, self.client = request, service, index, client
+        self.no_server = no_server or "no FHIR access"      # why there is no client (for the 412)
         self.prefetch: dict[str, Any] = request.prefetch_data()
         self._as_sent: set[str] = set()            # keys whose prefetch value was usable as sent (not fetched)
         for value in self.prefetch.values():
@@ -255,7 +276,9 @@ class Gatherer:
             if found is None and key in required:
                 missing[key] = f"was {why}" if why == "absent" else f"held {why}"
         if missing:
-            raise PreconditionFailed(self.service.hook, missing)
+            no_fetch = {k: (f"the fetch failed ({self.client.failures.get(k, 'no usable answer')})"
+                            if self.client is not None else self.no_server) for k in missing}
+            raise PreconditionFailed(self.service.hook, missing, no_fetch)
         return out
 
     async def resolve(self, references: list[str]) -> None:

@@ -14,19 +14,22 @@ With trusted issuers configured (CDS_ISSUERS_FILE), every request under /cds-ser
 Any failure: 401 with an empty body and `WWW-Authenticate: Bearer` (nothing for an attacker to learn). The log
 line says which step failed and the issuer when it is a trusted one; never the token.
 
-The replay cache is per process: with several workers a replayed token could reach another one within its
-lifetime (tokens are short-lived; the shared audit store will carry the cache later).
+Time claims must be finite numbers (NaN passes every comparison; a 310-digit integer overflows a float).
+The replay check goes through a ReplayGuard: `seen(jti, exp) -> bool`. The one here is per process (with
+several workers a replayed token could reach another one within its lifetime); a guard backed by the shared
+database can take its place (JwtVerifier(replay=...)) without any change to the verifier.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import httpx
 import jwt
@@ -108,6 +111,51 @@ def load_issuers(path: Path | None) -> dict[str, TrustedIssuer]:
     return issuers
 
 
+class ReplayGuard(Protocol):
+    def seen(self, jti: str, exp: float) -> bool:
+        """True if this jti was presented before (a replay); else remember it until `exp` (epoch seconds) and
+        return False. Atomic: two concurrent calls with one jti never both get False."""
+        ...
+
+
+class MemoryReplayGuard:
+    """The jti seen by this process, each kept until its token expires (plus the clock-skew leeway); bounded."""
+
+    def __init__(self, leeway_s: float = 30.0, clock: Callable[[], float] = time.time,
+                 max_entries: int = MAX_REPLAY_ENTRIES):
+        self._leeway, self._clock, self._max = leeway_s, clock, max_entries
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def seen(self, jti: str, exp: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            if jti in self._seen and self._seen[jti] + self._leeway >= now:
+                return True
+            if len(self._seen) >= self._max:
+                self._seen = {k: v for k, v in self._seen.items() if v + self._leeway >= now}
+                while len(self._seen) >= self._max:
+                    self._seen.pop(next(iter(self._seen)))
+            self._seen[jti] = exp
+            return False
+
+
+def time_claim(value: Any, name: str, iss: str, required: bool = True) -> float | None:
+    """A NumericDate claim as a finite float; anything else (a string, a bool, NaN, infinity, an integer too
+    large for a float) is refused."""
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unauthorized("time claims not numbers", iss)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise Unauthorized("time claims not finite", iss) from None
+    if not math.isfinite(number):
+        raise Unauthorized("time claims not finite", iss)
+    return number
+
+
 @dataclass
 class _CachedJwks:
     keys: dict[str, jwt.PyJWK]
@@ -122,9 +170,12 @@ class JwtVerifier:
     jwks_cache_s: float = 3600.0
     clock: Callable[[], float] = time.time
     transport: httpx.AsyncBaseTransport | None = None      # tests: a local stub instead of the network
+    replay: ReplayGuard | None = None                        # default: a MemoryReplayGuard for this process
     _jwks: dict[str, _CachedJwks] = field(default_factory=dict)
-    _seen: dict[tuple[str, str], float] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if self.replay is None:
+            self.replay = MemoryReplayGuard(self.leeway_s, self.clock)
 
     @property
     def enabled(self) -> bool:
@@ -164,17 +215,6 @@ class JwtVerifier:
             raise Unauthorized("unknown kid", issuer.iss)
         return cached.keys[kid]
 
-    def _remember(self, iss: str, jti: str, exp: float) -> None:
-        now = self.clock()
-        with self._lock:
-            if (iss, jti) in self._seen and self._seen[(iss, jti)] + self.leeway_s >= now:
-                raise Unauthorized("replayed jti", iss)
-            if len(self._seen) >= MAX_REPLAY_ENTRIES:
-                self._seen = {k: v for k, v in self._seen.items() if v + self.leeway_s >= now}
-                while len(self._seen) >= MAX_REPLAY_ENTRIES:
-                    self._seen.pop(next(iter(self._seen)))
-            self._seen[(iss, jti)] = exp
-
     async def verify(self, token: str, url: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
@@ -204,10 +244,9 @@ class JwtVerifier:
             reason = "audience" if isinstance(exc, jwt.InvalidAudienceError) else "signature or claims"
             raise Unauthorized(reason, iss) from exc
         now = self.clock()
-        exp, iat, nbf, jti = claims.get("exp"), claims.get("iat"), claims.get("nbf"), claims.get("jti")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (exp, iat)) or (
-                nbf is not None and (not isinstance(nbf, (int, float)) or isinstance(nbf, bool))):
-            raise Unauthorized("time claims not numbers", iss)
+        exp, iat = time_claim(claims.get("exp"), "exp", iss), time_claim(claims.get("iat"), "iat", iss)
+        nbf, jti = time_claim(claims.get("nbf"), "nbf", iss, required=False), claims.get("jti")
+        assert exp is not None and iat is not None
         if exp + self.leeway_s < now:
             raise Unauthorized("expired", iss)
         if iat - self.leeway_s > now or (nbf is not None and nbf - self.leeway_s > now):
@@ -218,7 +257,8 @@ class JwtVerifier:
             raise Unauthorized("tenant not allow-listed", iss)
         if not isinstance(jti, str) or not jti or len(jti) > 512:
             raise Unauthorized("no jti", iss)
-        self._remember(iss, jti, float(exp))
+        if self.replay.seen(f"{iss}\x1f{jti}", exp):       # type: ignore[union-attr]
+            raise Unauthorized("replayed jti", iss)
         return claims
 
 

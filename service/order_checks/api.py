@@ -21,6 +21,7 @@ from .fhir import BUNDLE_SCHEMA, FHIR_JSON, bundle
 from .mapping import plan
 from .models import OrderCheckRequest, OrderCheckResponse
 from .verdict import answer
+from ..web.urls import base_url
 
 router = APIRouter(prefix="/v1", tags=["order checks"])
 
@@ -54,5 +55,5 @@ async def create_order_check(body: OrderCheckRequest, request: Request,
     if _wants_fhir(format_, request.headers.get("accept")):
         order = body.order
         display = order.name or ", ".join(f"{c.system} {c.code}" for c in order.codes)
-        return JSONResponse(bundle(response, display), media_type=FHIR_JSON)
+        return JSONResponse(bundle(response, display, base_url(request)), media_type=FHIR_JSON)
     return Response(response.model_dump_json(), media_type="application/json")

@@ -19,11 +19,10 @@ import uuid
 from typing import Any
 
 from .models import OrderCheckResponse, OrderIssueOut
+from ..web.codesystems import VERDICT, VERDICT_DISPLAY
+from ..web.urls import CODE_SYSTEMS_PATH, code_system_url, service_url
 
 FHIR_JSON = "application/fhir+json"
-VERDICT_SYSTEM = "https://ldn-cds.example/fhir/CodeSystem/order-check-verdict"
-VERDICT_DISPLAY = {"stop": "Stop: do not dispense as ordered", "review": "Review by a pharmacist before dispensing",
-                   "pass": "Pass: no issue found by the applicable rules"}
 SEVERITY = {"critical": "high", "warning": "moderate", "info": "low"}   # FHIR's own DetectedIssue severity codes
 _OUTCOME_NS = uuid.UUID("0b7f3c52-8f0e-4a43-9d55-2d6f9a0f1c3e")
 
@@ -58,7 +57,8 @@ def _implicated(issue: OrderIssueOut, order_display: str, order_is_ldn: bool) ->
     return [{"display": n} for n in names]
 
 
-def detected_issue(issue: OrderIssueOut, answer: OrderCheckResponse, order_display: str) -> dict[str, Any]:
+def detected_issue(issue: OrderIssueOut, answer: OrderCheckResponse, order_display: str,
+                   base: str) -> dict[str, Any]:
     code = issue.detected_issue_code
     resource: dict[str, Any] = {
         "resourceType": "DetectedIssue",
@@ -71,7 +71,7 @@ def detected_issue(issue: OrderIssueOut, answer: OrderCheckResponse, order_displ
         "author": {"type": "Device", "display": f"LDN decision support, knowledge {answer.knowledge_version}"},
         "implicated": _implicated(issue, order_display, answer.order.category == "ldn"),
         "detail": f"{issue.summary} {issue.detail} Recommended action: {issue.action}",
-        "reference": f"/v1/rules/{issue.rule_id}",
+        "reference": service_url(base, "v1", "rules", issue.rule_id),     # absolute (R4: a uri to the rule)
     }
     evidence = _evidence(issue)
     if evidence:
@@ -98,13 +98,14 @@ def operation_outcome(answer: OrderCheckResponse) -> dict[str, Any]:
             "issue": issues}
 
 
-def bundle(answer: OrderCheckResponse, order_display: str) -> dict[str, Any]:
-    resources = [detected_issue(i, answer, order_display) for i in answer.issues]
+def bundle(answer: OrderCheckResponse, order_display: str, base: str) -> dict[str, Any]:
+    """base: the service's external base URL (service.web.urls.base_url)."""
+    resources = [detected_issue(i, answer, order_display, base) for i in answer.issues]
     resources.append(operation_outcome(answer))
     return {
         "resourceType": "Bundle",
         "id": answer.order_check_id,
-        "meta": {"tag": [{"system": VERDICT_SYSTEM, "code": answer.verdict,
+        "meta": {"tag": [{"system": code_system_url(base, VERDICT), "code": answer.verdict,
                           "display": VERDICT_DISPLAY[answer.verdict]}]},
         "type": "collection",
         "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources],
@@ -116,7 +117,8 @@ BUNDLE_SCHEMA: dict[str, Any] = {
     "title": "FhirDetectedIssueBundle",
     "description": "FHIR R4 Bundle (type collection): one DetectedIssue per issue concerning the order, then one "
                    "OperationOutcome with the verdict, the rules not evaluated and what was not recognised. The "
-                   "verdict is also in Bundle.meta.tag (system " + VERDICT_SYSTEM + ").",
+                   "verdict is also in Bundle.meta.tag (system {PUBLIC_BASE_URL}" + CODE_SYSTEMS_PATH + "/" + VERDICT
+                   + ", served there as a FHIR CodeSystem).",
     "type": "object",
     "required": ["resourceType", "id", "type", "entry"],
     "properties": {

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +23,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 SCOPES = ("evaluate", "order-check", "audit-read")
 ALGORITHMS = ["RS256", "RS384", "ES256", "ES384"]      # asymmetric only: no "none", no shared-secret HS*
 LEEWAY_S = 30
+DEFAULT_MAX_LIFETIME_S = 3600.0   # AUTH_JWT_MAX_LIFETIME_S: a stolen token is useful for at most this long
 
 
 @dataclass(frozen=True)
@@ -43,17 +46,31 @@ class Issuer:
     keys: jwt.PyJWKSet
 
 
+def _finite_time(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 class Authenticator:
-    def __init__(self, api_keys: dict[str, Principal], issuers: dict[str, Issuer]):
+    def __init__(self, api_keys: dict[str, Principal], issuers: dict[str, Issuer], *,
+                 max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S):
         self._keys = api_keys           # key hash -> principal
         self._issuers = issuers
+        self._max_lifetime_s = max_lifetime_s
 
     @property
     def enabled(self) -> bool:
         return bool(self._keys or self._issuers)
 
     @classmethod
-    def from_files(cls, api_keys_file: Path | None, issuers_file: Path | None) -> "Authenticator":
+    def from_files(cls, api_keys_file: Path | None, issuers_file: Path | None, *,
+                   max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S) -> "Authenticator":
         keys: dict[str, Principal] = {}
         if api_keys_file:
             doc = _load(api_keys_file)
@@ -71,7 +88,7 @@ class Authenticator:
             for iss, entry in (doc.get("issuers") or {}).items():
                 jwks = _load(Path(issuers_file).parent / entry["jwks_file"])
                 issuers[iss] = Issuer(audience=entry["audience"], keys=jwt.PyJWKSet.from_dict(jwks))
-        return cls(keys, issuers)
+        return cls(keys, issuers, max_lifetime_s=max_lifetime_s)
 
     def authenticate(self, api_key: str | None, bearer: str | None) -> Principal | None:
         if api_key:
@@ -94,8 +111,12 @@ class Authenticator:
                 return None
             claims = jwt.decode(token, key=key, algorithms=ALGORITHMS, audience=issuer.audience, issuer=issuer_name,
                                 leeway=LEEWAY_S, options={"require": ["exp", "iss", "aud", "sub"]})
-        except jwt.PyJWTError:
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError):   # PyJWT's int() of an infinite exp
             return None
+        if not all(_finite_time(claims.get(c)) for c in ("exp", "iat", "nbf")):
+            return None
+        if float(claims["exp"]) - time.time() > self._max_lifetime_s + LEEWAY_S:
+            return None                 # a token valid for longer than the deployment allows
         scopes = claims.get("scope") or claims.get("scp") or ""
         scopes = scopes.split() if isinstance(scopes, str) else list(scopes)
         return Principal(f"{issuer_name}|{claims['sub']}", frozenset(s for s in scopes if s in SCOPES))

@@ -18,6 +18,9 @@ NOT_EVALUATED = Counter("ldn_not_evaluated_total", "Rules reported as not evalua
 AUDIT_WRITES = Counter("ldn_audit_writes_total", "Audit records written to the store.")
 AUDIT_DROPS = Counter("ldn_audit_dropped_total", "Audit records lost (store down or queue full), by reason.",
                       ["reason"])
+CDS_STORE_WRITES = Counter("ldn_cds_store_writes_total", "CDS Hooks issued-card and feedback writes committed.")
+CDS_STORE_DROPS = Counter("ldn_cds_store_dropped_total", "CDS Hooks issued-card and feedback writes lost (store "
+                                                         "down or queue full), by reason.", ["reason"])
 
 
 def count_decision(decision: Decision) -> None:

@@ -34,6 +34,8 @@ def generated_openapi(app: FastAPI) -> dict[str, Any]:
                 ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
                 if status[0] in "45" and ref.rsplit("/", 1)[-1] in ("Problem", "HTTPValidationError"):
                     response["content"] = {problems.PROBLEM_JSON: {"schema": dict(problem["schema"])}}
+                elif status[0] in "45" and ref.rsplit("/", 1)[-1] == "OperationOutcome":   # under /cds-services
+                    response["content"] = {problems.FHIR_JSON: {"schema": {"$ref": ref}}}
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -7,6 +7,7 @@ TEST_DATABASE_URL the PostgreSQL cases fail: they are never skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -78,13 +79,10 @@ def _pg_admin():
                          poolclass=NullPool)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own for each test."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path}/not-yet-there/audit.db"      # the store creates the folder
-        return
-    name = f"audit_t_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "audit_t") -> Iterator[str]:
+    """The URL of a new, empty database in the test cluster, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = _pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -94,6 +92,16 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own for each test."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/not-yet-there/audit.db"      # the store creates the folder
+        return
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -135,7 +143,7 @@ def _dropped(seen: list[tuple[int, str]], reason: str | None = None) -> int:
 def test_migrations_from_empty(db_url: str):
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0001"
+    assert migrate.current(db_url) == migrate.head() == "0002"
     store = AuditStore(db_url)
     try:
         insp = inspect(store.engine)
@@ -148,7 +156,7 @@ def test_migrations_from_empty(db_url: str):
     finally:
         store.close()
     migrate.upgrade(db_url)                      # idempotent
-    assert migrate.current(db_url) == "0001"
+    assert migrate.current(db_url) == "0002"
 
 
 def test_two_processes_migrating_at_once(db_url: str):
@@ -158,7 +166,7 @@ def test_two_processes_migrating_at_once(db_url: str):
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    assert migrate.current(db_url) == "0001"
+    assert migrate.current(db_url) == "0002"
 
 
 def test_urls():

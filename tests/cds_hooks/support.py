@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -14,7 +15,6 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.cds_hooks.api import evaluation_date
-from service.cds_hooks.feedback import SqlFeedbackStore
 from service.settings import Settings
 
 from .validator import validate_response
@@ -69,11 +69,11 @@ class FhirStub(httpx.MockTransport):
 def make_client(evaluator, settings: Settings | None = None, today: dt.date = FIXED_TODAY,
                 transport: httpx.AsyncBaseTransport | None = None, base_url: str = "http://testserver") -> TestClient:
     # The served contract is tested in test_contract; parsing openapi.yaml per app would dominate these tests.
-    settings = (settings or Settings()).model_copy(update={"contract_path": NO_CONTRACT})
+    settings = settings or Settings(database_url=f"sqlite:///{tempfile.mkdtemp(prefix='ldn-test-cds-')}/audit.db")
+    settings = settings.model_copy(update={"contract_path": NO_CONTRACT})   # each client: a database of its own
     app = create_app(settings, evaluator=evaluator)
     app.dependency_overrides[evaluation_date] = lambda: today
     app.state.cds_http_transport = transport if transport is not None else NoNetwork()
-    app.state.cds_feedback_store = SqlFeedbackStore("sqlite://")
     return TestClient(app, base_url=base_url)
 
 
@@ -168,3 +168,9 @@ def cards_by_rule(response: httpx.Response) -> dict[str, dict[str, Any]]:
 def deep(value: Any) -> Any:
     return copy.deepcopy(value)
 
+
+
+def error_fields(response: httpx.Response) -> set[str]:
+    """The fields an error under /cds-services names (its OperationOutcome's issue expressions)."""
+    assert response.headers["content-type"] == "application/fhir+json", response.text
+    return {e for issue in response.json()["issue"] for e in issue.get("expression") or []}

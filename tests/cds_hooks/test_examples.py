@@ -13,7 +13,7 @@ import pytest
 from service.cds_hooks.models import OperationOutcome
 from service.cds_hooks.services import SERVICES
 
-from .support import EVERY_KEY, EXAMPLES, NoNetwork, example, make_client, post_hook
+from .support import EVERY_KEY, EXAMPLES, NoNetwork, error_fields, example, make_client, post_hook
 from .validator import validate_discovery, validate_response, validate_template
 
 SERVICE = {"order-select": "ldn-order-select", "order-sign": "ldn-order-sign",
@@ -144,7 +144,7 @@ def test_request_example(client, name):
         OperationOutcome.model_validate(outcome)
         assert outcome["issue"][0]["diagnostics"].startswith("CDS Hooks prefetch key 'medicationRequests'")
     else:
-        named = {e["field"] for e in response.json()["errors"]}
+        named = error_fields(response)
         assert set(fields) <= named, (why, named)
     assert client.app.state.cds_http_transport.requests == []      # nothing was fetched from anywhere
 
@@ -174,7 +174,7 @@ def test_hook_name_must_match_the_service(client):
     body = example("crd-request-appointment-book-r4.json")
     response = client.post("/cds-services/ldn-order-sign", json=body)
     assert response.status_code == 422
-    assert "hook" in {e["field"] for e in response.json()["errors"]}
+    assert "hook" in error_fields(response)
 
 
 def test_unknown_service_is_404(client):

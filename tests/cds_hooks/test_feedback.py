@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from service.cds_hooks.feedback import SqlFeedbackStore
-from service.cds_hooks.models import FeedbackRequest
+import sqlite3
 
-from .support import (appointment, bundle, cards_by_rule, egfr, example, hook_request, ldn_draft,
-                                make_client, oxycodone, post_hook, record)
+from sqlalchemy.engine import make_url
+
+from service.audit import migrate
+from service.audit.feedback import FeedbackStore, FeedbackWrite
+from service.audit.store import AuditStore
+from service.cds_hooks.feedback import rows_of, summary
+from service.cds_hooks.models import FeedbackRequest
+from service.settings import Settings
+
+from .support import (appointment, bundle, cards_by_rule, egfr, error_fields, example, hook_request,
+                      ldn_draft, make_client, oxycodone, post_hook, record)
 
 FEEDBACK = "/cds-services/ldn-order-sign/feedback"
 EXAMPLES = ("spec3-feedback-accepted.json", "spec3-feedback-overridden-no-reason.json",
@@ -57,7 +65,7 @@ def test_feedback_is_kept_per_service(client):
 def test_invalid_feedback_is_refused(client, item, field):
     response = client.post(FEEDBACK, json={"feedback": [item]})
     assert response.status_code == 422
-    assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+    assert any(f.startswith(field) for f in error_fields(response)), response.json()
 
 
 def test_unknown_service_is_404(client):
@@ -92,26 +100,49 @@ def test_override_analytics(client):
     assert "free text" not in str(summary)                   # comments are stored, never served by analytics
 
 
+def _save(url: str, items) -> tuple[int, int]:
+    store = AuditStore(url)
+    got: list[tuple[int, int]] = []
+    try:
+        FeedbackStore(store.engine).write_batch([FeedbackWrite(rows_of("ldn-order-sign", items), got.append)])
+        return got[0]
+    finally:
+        store.close()
+
+
 def test_storage_survives_a_restart(tmp_path):
-    url = f"sqlite:///{tmp_path / 'feedback.db'}"
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    migrate.upgrade(url)                          # the tables come from the audit store's migrations
     items = FeedbackRequest.model_validate(example("spec3-feedback-overridden-with-reason.json")).feedback
-    assert SqlFeedbackStore(url).save("ldn-order-sign", items) == (1, 0)
-    assert SqlFeedbackStore(url).save("ldn-order-sign", items) == (0, 1)
-    (service,) = SqlFeedbackStore(url).summary().services
+    assert _save(url, items) == (1, 0)
+    assert _save(url, items) == (0, 1)
+    store = AuditStore(url)
+    (service,) = summary(FeedbackStore(store.engine)).services
+    store.close()
     assert service.override_reasons[0].code == "d7ecf885" and service.override_reasons[0].display is None
 
 
-def test_a_file_store_journals_like_the_audit_store(tmp_path):
-    store = SqlFeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
-    with store.engine.connect() as conn:
+def test_feedback_uses_the_audit_stores_one_engine(client):
+    auditor = client.app.state.auditor
+    assert auditor.feedback.engine is auditor.store.engine
+    with auditor.store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2          # FULL: every commit is durable
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0         # every call has a timeout
 
 
-def test_a_broken_store_is_a_503_not_a_crash(client):
-    class Broken:
-        def save(self, *args):
-            raise OSError("disk full")
-    client.app.state.cds_feedback_store = Broken()
-    response = client.post(FEEDBACK, json=example("spec3-feedback-accepted.json"))
-    assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+def test_a_store_that_does_not_answer_is_a_503_in_bounded_time(evaluator, tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    c = make_client(evaluator, Settings(database_url=url, cds_feedback_timeout_s=0.5))
+    lock = sqlite3.connect(make_url(url).database, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")                # another process holds the database
+    try:
+        response = c.post(FEEDBACK, json=example("spec3-feedback-accepted.json"))
+        assert response.status_code == 503
+        assert c.get("/healthz").status_code == 200
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert c.app.state.auditor.cds_writer.flush(timeout=60)     # written once the lock is gone
+    again = c.post(FEEDBACK, json=example("spec3-feedback-accepted.json"))
+    assert again.json() == {"received": 1, "stored": 0, "duplicates": 1}

@@ -262,3 +262,35 @@ def test_aud_is_the_public_url_behind_a_proxy(evaluator, issuers_file, jwks_serv
     response = post_hook(proxied, "ldn-order-sign", body, headers=bearer(mint(f"{public}/ldn-order-sign")))
     urls = {c["source"]["url"] for c in response.json()["cards"]}
     assert "https://cds.hospital.example/v1/rules/ldn-opioid-coadministration" in urls     # card links too
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), int("9" * 320), "1900000000"])
+def test_time_claims_that_are_not_finite_numbers_are_refused(client, claim, value):
+    # Signed by a trusted key: NaN passes every comparison (and would defeat the replay cache); a 310-digit
+    # integer overflows a float; a string is not a NumericDate.
+    token = mint(**{claim: value})
+    assert client.post("/cds-services/ldn-order-sign", json=hook_request("order-sign", drafts=[ldn_draft()]),
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_replay_check_goes_through_a_replaceable_guard(jwks_server, issuers_file):
+    from service.cds_hooks.security import MemoryReplayGuard
+
+    class Recording(MemoryReplayGuard):
+        def __init__(self):
+            super().__init__()
+            self.calls: list[tuple[str, float]] = []
+
+        def seen(self, jti, exp):
+            self.calls.append((jti, exp))
+            return super().seen(jti, exp)
+
+    guard = Recording()
+    verifier = JwtVerifier(load_issuers(issuers_file), transport=jwks_server, replay=guard)
+    token = mint()
+    asyncio.run(verifier.verify(token, SIGN))
+    with pytest.raises(Unauthorized) as replay:
+        asyncio.run(verifier.verify(token, SIGN))
+    assert replay.value.reason == "replayed jti"
+    assert len(guard.calls) == 2 and guard.calls[0][0].startswith(SANDBOX) and guard.calls[0] == guard.calls[1]

@@ -53,5 +53,7 @@ def test_sources(client, kb):
 def test_health_and_readiness(client, kb):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready == {"status": "ready", "audit": "ok", "knowledge_version": kb.version,
+    dropped = ready.pop("dropped")
+    assert ready == {"status": "ready", "audit": "ok", "cds_store": "ok", "knowledge_version": kb.version,
                      "active_rules": len(kb.active_rules)}
+    assert set(dropped) == {"audit", "cds_store"}

@@ -102,3 +102,24 @@ def test_other_keys_and_hs256_are_refused(secured):
 
 def test_unconfigured_service_is_open(client):
     assert client.post("/v1/evaluations", json=BODY).status_code == 200
+
+
+def _bearer(signing_key, **claims) -> dict[str, str]:
+    now = int(time.time())
+    payload = {"iss": ISS, "aud": "ldn-cds", "sub": "svc", "scope": "evaluate", "exp": now + 300, "iat": now,
+               **claims}
+    return {"Authorization": "Bearer " + jwt.encode(payload, signing_key, algorithm="ES384", headers={"kid": "k1"})}
+
+
+def test_v1_jwt_lifetime_is_bounded(secured, signing_key):
+    now = int(time.time())
+    assert secured.post("/v1/evaluations", json=BODY, headers=_bearer(signing_key)).status_code == 200
+    long_lived = _bearer(signing_key, exp=now + 30 * 86400)               # a month: beyond the 1 h default
+    assert secured.post("/v1/evaluations", json=BODY, headers=long_lived).status_code == 401
+
+
+@pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), int("9" * 320)])
+def test_v1_jwt_time_claims_must_be_finite(secured, signing_key, claim, value):
+    response = secured.post("/v1/evaluations", json=BODY, headers=_bearer(signing_key, **{claim: value}))
+    assert response.status_code == 401
