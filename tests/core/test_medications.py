@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.context import Code
+from service.core.context import Code
 from service.core.medications import KINDS, classify
 from service.knowledge.terminology import Terminology, load_terminology, tokens
 
