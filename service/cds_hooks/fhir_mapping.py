@@ -487,7 +487,7 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
         items_ = [m for m in drafts.medications if m is not ldn_draft] + record_meds
         # Past medicines do not matter to any rule; the relevant ones go first should the list be capped.
         items_ = [m for m in items_ if m.medication.status not in ("completed", "stopped")]
-        items_.sort(key=lambda m: m.recognition.kind == "unrecognised")
+        items_.sort(key=lambda m: m.product == "unrecognized")
         medications = [m.medication for m in items_[:MAX_MEDICATIONS]]
 
     ldn: LdnOrder | None = None
