@@ -3,6 +3,7 @@ read, opioid evidence anywhere wins, disagreement gives the more dangerous kind,
 certain, text normalised first, and the common-medicines list disjoint from everything opioid."""
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,23 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.core.context import Code
+from service.cds_hooks import fhir
+from service.cds_hooks.fhir_mapping import read_medication
+from service.core.context import Code, PatientContext
+from service.core.facts import derive_facts
 from service.core.medications import KINDS, classify
 from service.knowledge.terminology import Terminology, load_terminology, tokens
+from service.order_checks.mapping import plan
+from service.order_checks.models import OrderCheckRequest
+
+from ..cds_hooks.support import medication_request
 
 ROOT = Path(__file__).resolve().parents[2]
 TERMINOLOGY = ROOT / "rules" / "terminology"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 NALOXONE, NALTREXONE, BUP_NALOXONE_FILM, EMBEDA_20 = "7242", "7243", "1010606", "863848"
+FIXED_AS_OF = dt.date(2026, 3, 1)
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +322,37 @@ def test_routine_orders_are_fully_recognised_others(term, suffix):
     misread = [t for t in _common_terms(term) if (read(term, t + suffix).kind, read(term, t + suffix).recognition)
                != ("other", "full")]
     assert misread == []
+
+
+# --- one reading in every API -----------------------------------------------------------------------------------
+
+CHANNEL_CASES = [
+    ("HC/APAP 10/325 tab", None), ("Tylenol w/ cod #3", None), ("Guaifenesin AC 100-10 mg/5 mL", None),
+    ("Promethazine DM", None), ("co-codamol 30/500", None), ("metformin 500 mg tab", None), ("HC 1% cream", None),
+    ("ibuprofen plus", None), ("Zorvexa 10 mg", None), ("oxycodon 5 mg", None), ("Suboxone 8 mg/2 mg", NALOXONE),
+    ("Embeda 20 mg/0.8 mg", NALTREXONE), ("oxycodone 5 mg tablet", NALOXONE), ("Naltrexone 50 mg tablet", None),
+    ("LDN 4.5 mg", None), (None, BUP_NALOXONE_FILM),
+]
+
+
+@pytest.mark.parametrize("name, rxnorm", CHANNEL_CASES)
+def test_native_order_checks_and_cds_hooks_classify_a_medication_alike(evaluator, name, rxnorm):
+    kb = evaluator.kb
+    codes = [{"system": RXNORM, "code": rxnorm}] if rxnorm else []
+    order = {"kind": "new", **({"name": name} if name else {}), **({"codes": codes} if codes else {})}
+    by_order = plan(OrderCheckRequest.model_validate({"order": order}), kb.terminology).recognition
+    draft = medication_request("d", text=name, rxnorm=rxnorm, status="draft")
+    by_cds = read_medication(draft, fhir.ResourceIndex(), kb.terminology, draft=True, selected=True).recognition
+    ctx = PatientContext.model_validate({"medications": [{"name": name, "codes": codes, "status": "active"}]
+                                         if name else [{"codes": codes, "status": "active"}]})
+    facts = derive_facts(ctx, kb.terminology, FIXED_AS_OF)
+    reading = (by_order.kind, by_order.recognition, by_order.ingredients)
+    assert (by_cds.kind, by_cds.recognition, by_cds.ingredients) == reading
+    # The native API: what the facts made of the entry follows the same reading.
+    unrecognized = [u["why"] for u in facts.unrecognized]
+    if by_order.kind == "opioid":
+        assert facts.fact["medications"]["current_opioid_count"] == 1 and not unrecognized
+    elif by_order.kind == "naltrexone":
+        assert not unrecognized
+    else:
+        assert unrecognized == ([] if by_order.certain else [by_order.why])
