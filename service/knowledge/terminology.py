@@ -258,13 +258,7 @@ class _Reader:
                 continue                                    # numbers; "#30" (no 30) is a dispensed quantity
             else:
                 left.append(said)
-        context = {n for _, f in found for n in f.ingredients}
-        ambiguous: list[Ambiguous] = []
-        for i, said, a in abbreviations:
-            if not a.when_with or a.when_with & context:
-                found.append((i, Found(said, a.term, (a.means,), "abbreviation", a.note)))
-            elif not a.word:
-                ambiguous.append(Ambiguous(said, a.may_mean, a.note))
+        ambiguous = self._resolve(abbreviations, found)
         leftovers = []
         for word in left:
             guess = self._spelling(word)
@@ -281,6 +275,20 @@ class _Reader:
         return TextReading(tuple(f for _, f in found), ingredients, tuple(ambiguous), tuple(leftovers),
                            nal and _has_phrase(toks, self.ldn_markers), nal and _has_phrase(toks, self.injection_markers),
                            self._strength(toks, found) if nal else None)
+
+    @staticmethod
+    def _resolve(abbreviations: list[tuple[int, str, Abbreviation]], found: list[tuple[int, Found]]) -> list[Ambiguous]:
+        """Shorthand that means its drug next to one of its partners: adds those to `found`, returns the rest as
+        ambiguous. Repeated while one resolved shorthand is another's partner ("bup/nlx")."""
+        pending = list(abbreviations)
+        for _ in range(len(pending)):
+            context = {n for _, f in found for n in f.ingredients}
+            resolved = [p for p in pending if p[2].when_with & context]
+            if not resolved:
+                break
+            found += [(i, Found(said, a.term, (a.means,), "abbreviation", a.note)) for i, said, a in resolved]
+            pending = [p for p in pending if p not in resolved]
+        return [Ambiguous(said, a.may_mean, a.note) for _, said, a in pending if not a.word]
 
     def _strength(self, toks: tuple[str, ...], found: list[tuple[int, Found]]) -> float | None:
         # Naltrexone's strength is the first one after its name ("bupropion 90 mg / naltrexone 8 mg"), else the first.

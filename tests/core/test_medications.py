@@ -50,6 +50,11 @@ def read(term, text=None, codes=(), dose_mg=None):
     ("HYDROcodone-acetaminophen (NORCO) 10-325 MG per tablet", "hydrocodone"),
     ("Promethazine w/ codeine syrup", "codeine"), ("Fentanyl 25 mcg/hr TD patch q72h", "fentanyl"),
     ("Tylenol with Codeine No. 4", "codeine"), ("paracetamol + codeine 500/30", "codeine"),
+    ("APAP-HC 5/325", "hydrocodone"), ("Hydrocodone bit/APAP 10/325", "hydrocodone"), ("APAP/T3", "codeine"),
+    ("Oxy/APAP 5/325", "oxycodone"), ("Bup/nlx 8/2", "buprenorphine"),      # shorthand whose partner is shorthand
+    ("APAP/Caff/Butalbital/Cod", "codeine"), ("Hydrocodone Bitartrate and Acetaminophen Tablets USP", "hydrocodone"),
+    ("{30 (Norco 10/325) } Pack", "hydrocodone"), ("24 HR Oxycodone HCl 10 MG Extended Release Oral Tablet",
+                                                   "oxycodone"),
 ])
 def test_us_shorthand_is_read_as_the_opioid_it_names(term, text, first):
     c = read(term, text)
@@ -145,6 +150,9 @@ def test_evidence_names_each_code_and_the_words(term):
     ("oxycodon 5 mg", "opioid", "spelling"),                   # a misspelt opioid is read as one, as a guess
     ("hydrocod/APAP 5/325", "opioid", "hydrocod"),
     ("Tussin DM", "unrecognised", "tussin"),                   # a brand is never guessed from its spelling
+    ("T3", "unrecognised", "liothyronine"), ("Oxy 10", "unrecognised", "benzoyl peroxide"),
+    ("Bup 8 mg SL", "unrecognised", "bupropion"),
+    ("\u043exycodone 5 mg", "opioid", "spelling"),              # a Cyrillic o: read as a guess, never cleared
 ])
 def test_partly_recognised_is_never_certain(term, text, kind, words):
     c = read(term, text)
