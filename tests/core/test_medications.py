@@ -364,3 +364,17 @@ def test_native_order_checks_and_cds_hooks_classify_a_medication_alike(evaluator
         assert not unrecognized
     else:
         assert unrecognized == ([] if by_order.certain else [by_order.why])
+
+
+def test_no_known_non_drug_word_hides_an_opioid_naltrexone_or_antagonist_name(term):
+    """words.yaml is matched with the drug names, longest first: a phrase there must not be a drug's distinctive
+    word, nor end with the start of a drug's name (it would swallow it: "a b" before "b c")."""
+    doc = yaml.safe_load((TERMINOLOGY / "words.yaml").read_text(encoding="utf-8"))
+    keys = [tokens(t.term) for t in term.terms() if _kind(term, t) != "other"]
+    distinctive = {k[0] for k in keys if len(k) == 1}
+    phrases = [tokens(p) for words in doc["words"].values() for p in words]
+    assert sorted({w for p in phrases for w in p} & distinctive) == []
+    phrases += [tokens(t) for t in _common_terms(term)]          # the common medicines are matched alike
+    swallowing = [(p, k) for p in phrases for k in keys for j in range(1, len(p))
+                  if p[j:] == k[:len(p) - j]]
+    assert swallowing == []
