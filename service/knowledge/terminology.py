@@ -302,9 +302,13 @@ class _Reader:
         if len(word) < _MIN_FUZZY_LEN or not word.isalpha():
             return None
         names, terms = self.single_words
-        start = bisect.bisect_left(names, word)            # names sorted: those that begin with the word follow it
-        hits = {terms[i].term: terms[i] for i in range(start, len(names)) if names[i].startswith(word)
-                and len(names[i]) > len(word)} if len(word) >= _MIN_PREFIX_LEN else {}
+        hits: dict[str, Term] = {}
+        if len(word) >= _MIN_PREFIX_LEN:                    # names sorted: those that begin with the word follow it
+            for i in range(bisect.bisect_left(names, word), len(names)):
+                if not names[i].startswith(word):
+                    break
+                if len(names[i]) > len(word):
+                    hits[terms[i].term] = terms[i]
         for name, distance, i in process.extract(word, names, scorer=Levenshtein.distance, score_cutoff=2, limit=None):
             if distance <= _edits(name):
                 hits[terms[i].term] = terms[i]
