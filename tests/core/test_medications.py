@@ -74,7 +74,8 @@ def test_us_shorthand_is_read_as_the_opioid_it_names(term, text, first):
     ("Nurofen Plus", "codeine"), ("Kapake", "codeine"), ("Zapain", "codeine"), ("Sevredol", "morphine"),
     ("Oramorph 10mg/5ml oral solution", "morphine"), ("Physeptone 1mg/ml", "methadone"), ("Durogesic", "fentanyl"),
     ("Matrifen", "fentanyl"), ("Abstral", "fentanyl"), ("Instanyl", "fentanyl"), ("Targinact 10/5", "oxycodone"),
-    ("Targin", "oxycodone"), ("DF118 Forte", "dihydrocodeine"),
+    ("Targin", "oxycodone"), ("DF118 Forte", "dihydrocodeine"), ("Panadol Ultra", "codeine"),
+    ("Mersyndol Forte", "codeine"),
 ])
 def test_uk_and_international_names_are_opioids(term, text, first):
     c = read(term, text)
