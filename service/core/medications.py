@@ -97,6 +97,7 @@ def _code_parts(terminology: Terminology, pairs: tuple[tuple[Any, ...], ...]):
     evidence: list[Evidence] = []
     for pair in pairs:
         if len(pair) != 2 or not all(isinstance(p, str) for p in pair):
+            evidence.append(Evidence("unknown-code", f"unreadable code {pair!r}"))
             continue
         system = terminology.system(pair[0])
         hit = terminology.read_code(system, pair[1]) if system else None
@@ -163,19 +164,29 @@ def _classify(terminology: Terminology, pairs: tuple[tuple[Any, ...], ...], text
     ingredients = terminology.ranked((*code_ings, *text_ings))
     recognition = _recognition(readings, known, pairs, bool(conflict))
     matched_by, matched = _decider(kind, known, readings, terminology)
-    opioid_class = None
-    if kind == "opioid":
-        classes = [e.opioid_class for _, _, e in known if e.kind == "opioid" and e.opioid_class]
-        classes += [terminology.ingredient(n).opioid_class for n in ingredients]
-        opioid_class = next((c for c in classes if c), None)
-    form_, strength = None, None
-    if kind == "naltrexone":
-        text_readings = [r for _, r in readings] + [e.reading for _, _, e in known if e.reading]
-        strength = dose_mg if dose_mg is not None and dose_mg > 0 else next(
-            (r.strength_mg for r in text_readings if r.strength_mg is not None), None)
-        form_ = _naltrexone_form(terminology, ingredients, text_readings, strength)
+    opioid_class = _opioid_class(terminology, known, ingredients) if kind == "opioid" else None
+    form_, strength = _naltrexone(terminology, known, readings, ingredients, dose_mg) if kind == "naltrexone" \
+        else (None, None)
     return Classification(kind, recognition, ingredients, opioid_class, form_, strength, _ldn_marker(readings),
                           tuple(evidence), bool(conflict), matched_by, matched)
+
+
+def _opioid_class(terminology: Terminology, known: list[tuple[str, str, CodeEntry]],
+                  ingredients: tuple[str, ...]) -> str | None:
+    """An ATC class's opioid class, else the first opioid ingredient's (only opioids have one)."""
+    classes = [e.opioid_class for _, _, e in known if e.kind == "opioid" and e.opioid_class]
+    classes += [terminology.ingredient(n).opioid_class for n in ingredients]
+    return next((c for c in classes if c), None)
+
+
+def _naltrexone(terminology: Terminology, known: list[tuple[str, str, CodeEntry]],
+                readings: list[tuple[str, TextReading]], ingredients: tuple[str, ...],
+                dose_mg: float | None) -> tuple[NaltrexoneForm, float | None]:
+    """(form, strength): the given dose is the strength; else the name's, else the code display's."""
+    texts = [r for _, r in readings] + [e.reading for _, _, e in known if e.reading]
+    strength = dose_mg if dose_mg is not None and dose_mg > 0 else next(
+        (r.strength_mg for r in texts if r.strength_mg is not None), None)
+    return _naltrexone_form(terminology, ingredients, texts, strength), strength
 
 
 def _ldn_marker(readings: list[tuple[str, TextReading]]) -> bool:
