@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .context import LdnOrder, Medication, PatientContext, Procedure
-from ..knowledge.terminology import Recognition, Terminology
+from ..knowledge.terminology import Terminology
+from .medications import Classification, classify
 from .scope import product_class
 
 CURRENT = frozenset({"active", "proposed"})
@@ -48,7 +49,7 @@ def walk(node: Any, keys: Sequence[str]) -> Any:
     return node
 
 
-def _med_evidence(med: Medication, rec: Recognition) -> dict[str, Any]:
+def _med_evidence(med: Medication, rec: Classification) -> dict[str, Any]:
     item: dict[str, Any] = {"name": med.name, "status": med.status, "ingredients": list(rec.ingredients),
                             "recognised_by": rec.matched_by, "matched": rec.matched}
     if rec.naltrexone_form:
@@ -58,7 +59,7 @@ def _med_evidence(med: Medication, rec: Recognition) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def _ldn_from_medications(ldn: list[tuple[Medication, Recognition]]) -> tuple[LdnOrder, Medication] | None:
+def _ldn_from_medications(ldn: list[tuple[Medication, Classification]]) -> tuple[LdnOrder, Medication] | None:
     """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements).
     `ldn`: the list's LDN entries, in list order."""
     if not ldn:
@@ -99,20 +100,22 @@ def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) 
     inputs: set[str] = set()
     unrecognized: list[dict[str, Any]] = []
 
-    ldn_meds: list[tuple[Medication, Recognition]] = []
+    ldn_meds: list[tuple[Medication, Classification]] = []
     if ctx.medications is not None:
         inputs.add("medications")
         # One pass: medication lists run to dozens of entries, nearly all of them neither opioid nor naltrexone.
-        recognise = terminology.recognise_pairs
-        opioids: list[tuple[Medication, Recognition]] = []
-        others: list[tuple[Medication, Recognition]] = []
-        blocking: list[tuple[Medication, Recognition]] = []
+        opioids: list[tuple[Medication, Classification]] = []
+        others: list[tuple[Medication, Classification]] = []
+        blocking: list[tuple[Medication, Classification]] = []
         for i, m in enumerate(ctx.medications):
             codes = m.codes
-            r = recognise(m.name, tuple([(c.system, c.code) for c in codes]) if codes else (), m.dose_mg)
+            r = classify(terminology, codes=tuple([(c.system, c.code) for c in codes]) if codes else (), text=m.name,
+                         dose_mg=m.dose_mg)
             kind = r.kind
-            if kind == "unrecognized":
-                unrecognized.append({"index": i, "name": m.name, "codes": [c.model_dump() for c in codes]})
+            if not r.certain and kind not in ("opioid", "naltrexone"):
+                # Unrecognised or partly recognised (never an all-clear): reported with why.
+                unrecognized.append({"index": i, "name": m.name, "codes": [c.model_dump() for c in codes],
+                                     "why": r.why})
             elif kind == "opioid":
                 if m.status in CURRENT:
                     opioids.append((m, r))

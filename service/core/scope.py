@@ -17,14 +17,15 @@ from collections.abc import Iterable
 from typing import Literal
 
 from ..knowledge.rules import Rule
-from ..knowledge.terminology import Recognition, Terminology
+from ..knowledge.terminology import Terminology
+from .medications import Classification
 
 ProductClass = Literal["ldn", "naltrexone", "opioid", "other", "unrecognized"]
 EVERY_RULE = frozenset({"ldn", "chart"})
 ALWAYS_NEEDED = frozenset({"medications"})   # without it nobody can tell LDN or an opioid from nothing
 
 
-def product_class(rec: Recognition, text: str | None, terminology: Terminology) -> ProductClass:
+def product_class(rec: Classification, text: str | None, terminology: Terminology) -> ProductClass:
     """What a recognised medication is to the LDN rules.
 
     A naltrexone product at an LDN strength, or of no known strength, is LDN (the dose rules then say what they could
@@ -36,10 +37,11 @@ def product_class(rec: Recognition, text: str | None, terminology: Terminology) 
     if rec.kind == "naltrexone":
         if rec.naltrexone_form in ("ldn", "unspecified"):
             return "ldn"
-        if rec.naltrexone_form == "oral-standard" and text and terminology.has_ldn_marker(text):
+        if rec.naltrexone_form == "oral-standard" and text and rec.ldn_marker:
             return "ldn"
         return "naltrexone"
-    return "unrecognized" if rec.kind == "unrecognized" else "other"
+    # Partly recognised is not recognised: it is never "other" (which can pass).
+    return "other" if rec.kind != "unrecognised" and rec.certain else "unrecognized"
 
 
 def counterparts(rule: Rule) -> frozenset[str]:

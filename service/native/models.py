@@ -14,6 +14,8 @@ class UnrecognizedMedication(Out):
     index: int = Field(description="Position in the request's medications list.")
     name: str | None = None
     codes: list[Code] = []
+    why: str | None = Field(None, description="Why it is not (fully) recognised: the words or codes not understood, "
+                                              "an ambiguous abbreviation, a code and a name that disagree.")
 
 
 class EvaluationResponse(Out):

@@ -18,7 +18,8 @@ from typing import Any, Literal
 from ..core.context import MAX_DAILY_DOSE_MG, MIN_DAILY_DOSE_MG, Code, LdnOrder, Medication, PatientContext
 from ..core.scope import ProductClass, product_class
 from ..core.units import administrations_per_day
-from ..knowledge.terminology import Recognition, Terminology
+from ..core.medications import Classification, classify
+from ..knowledge.terminology import Terminology
 from .models import Order, OrderCheckRequest, OrderKind, Profile
 
 Category = ProductClass
@@ -31,7 +32,7 @@ class OrderPlan:
     """The order as understood, and the PatientContext the shared Evaluator decides on."""
     category: Category
     kind: OrderKind
-    recognition: Recognition
+    recognition: Classification
     context: PatientContext
     dose_mg: float | None                # per administration, in mg
     per_day: int | None                  # administrations per day; None when unknown
@@ -64,7 +65,7 @@ def _unrecognized_codes(order: Order, profile: Profile | None, terminology: Term
     groups += [(f"profile.medications[{i}]", m.codes) for i, m in enumerate((profile and profile.medications) or ())]
     for field, codes in groups:
         for j, c in enumerate(codes):
-            if terminology.recognise(None, ((c.system, c.code),)).kind == "unrecognized":
+            if classify(terminology, codes=((c.system, c.code),)).kind == "unrecognised":
                 out.append({"field": f"{field}.codes[{j}]", "system": c.system, "code": c.code})
     return out
 
@@ -77,7 +78,7 @@ class _LdnReading:
     daily_dose_mg: float | None
 
 
-def _ldn(order: Order, rec: Recognition, terminology: Terminology, notes: list[str]) -> _LdnReading:
+def _ldn(order: Order, rec: Classification, terminology: Terminology, notes: list[str]) -> _LdnReading:
     """The LDN order as the core's `ldn` block: daily doses from dose and frequency, status from the order kind."""
     dose = order.dose_mg
     if dose is None and rec.strength_mg is not None and MIN_DAILY_DOSE_MG <= rec.strength_mg <= MAX_DAILY_DOSE_MG:
@@ -112,7 +113,7 @@ def _ldn(order: Order, rec: Recognition, terminology: Terminology, notes: list[s
 def plan(request: OrderCheckRequest, terminology: Terminology) -> OrderPlan:
     order, profile = request.order, request.profile or Profile()
     notes: list[str] = []
-    rec = terminology.recognise(order.name, _codes(order.codes), order.dose_mg)
+    rec = classify(terminology, codes=_codes(order.codes), text=order.name, dose_mg=order.dose_mg)
     category = product_class(rec, order.name, terminology)
     medications = list(profile.medications) if profile.medications is not None else None
     reading = None

@@ -6,6 +6,7 @@ import pytest
 
 from service.cds_hooks import fhir
 from service.cds_hooks.fhir_mapping import read_medication
+from service.core.medications import classify
 from service.core.scope import concerned, inputs_needed, product_class
 from service.order_checks.mapping import plan
 from service.order_checks.models import OrderCheckRequest
@@ -28,7 +29,7 @@ OPIOID_RULE, PERIOP, DUPLICATE = "ldn-opioid-coadministration", "ldn-perioperati
     ("Zqxv 10 mg", None, "unrecognized"),
 ])
 def test_product_class(kb, name, dose, expected):
-    rec = kb.terminology.recognise(name, (), dose)
+    rec = classify(kb.terminology, text=name, dose_mg=dose)
     assert product_class(rec, name, kb.terminology) == expected
 
 

@@ -22,7 +22,7 @@ def post(client, body):
 def test_opioid_and_surgery_example(client, kb):
     body = {"as_of": "2026-03-01", "patient": {"id": "pat-123"},
             "ldn": {"status": "active", "dose_mg": 4.5, "timing": "bedtime"},
-            "medications": [OXY, {"name": "metformin 500 mg", "status": "active"}],
+            "medications": [OXY, {"name": "Zorvexa 500 mg", "status": "active"}],
             "procedures": [{"name": "Total knee replacement", "date": "2026-03-02", "elective": True,
                             "opioids_expected": True}],
             "renal": {"egfr": 42}}
@@ -46,7 +46,9 @@ def test_opioid_and_surgery_example(client, kb):
         for c in advisory["citations"]:
             assert fold_whitespace(c["quote"]) in fold_whitespace(kb.sources[c["source_id"]].text)
             assert c["url"] == f"/v1/sources/{c['source_id']}"
-    assert data["unrecognized_medications"] == [{"index": 1, "name": "metformin 500 mg", "codes": []}]
+    assert data["unrecognized_medications"] == [{"index": 1, "name": "Zorvexa 500 mg", "codes": [],
+                                                 "why": "not a known medication (name: words not recognised: "
+                                                        "'zorvexa')"}]
     # Only the titration rules lack an input (no previous dose, no last dose change was sent), and they say which.
     assert [(n["rule_id"], n["missing"]) for n in data["not_evaluated"]] == [
         ("ldn-titration-interval", ["ldn.previous_dose_mg", "ldn.last_dose_change"]),
