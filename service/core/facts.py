@@ -7,7 +7,7 @@ naltrexone products, which are current, how many days lie between dates.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from .context import LdnOrder, Medication, PatientContext, Procedure
@@ -21,6 +21,9 @@ CURRENT = frozenset({"active", "proposed"})
 BLOCKING_FORMS = frozenset({"oral-standard", "extended-release-injection", "combination"})
 DECIMALS = 4   # clinical quantities to 0.0001 (mg, mL/min): also keeps every float in plain decimal notation,
                # which durable-rules' JSON parser needs (it rejects exponents such as 1e-05: error 204)
+
+
+Found = list[tuple[Medication, Classification]]
 
 
 def _q(value: float) -> float:
@@ -59,13 +62,11 @@ def _med_evidence(med: Medication, rec: Classification) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def _ldn_from_medications(ldn: list[tuple[Medication, Classification]]) -> tuple[LdnOrder, Medication] | None:
-    """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements).
-    `ldn`: the list's LDN entries, in list order."""
-    if not ldn:
-        return None
+def _ldn_from_medications(ldn: Found) -> LdnOrder:
+    """A patient whose only LDN record is a medication-list entry (pharmacy profiles, FHIR statements): the first
+    current one, else the first. `ldn`: the list's LDN entries, in list order (not empty)."""
     med, rec = next(((m, r) for m, r in ldn if m.status in CURRENT), ldn[0])
-    return LdnOrder.of_medication(med.status, dose_mg=rec.strength_mg), med
+    return LdnOrder.of_medication(med.status, dose_mg=rec.strength_mg)
 
 
 def _procedure(prefix: str, p: Procedure, as_of: dt.date, procedures: dict[str, Any],
@@ -94,93 +95,103 @@ def _renal(sent: dict[str, Any], fact: dict[str, Any], evidence: dict[str, Any],
     evidence["renal"] = sent
 
 
-def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) -> Facts:
-    fact: dict[str, Any] = {}
-    evidence: dict[str, Any] = {}
-    inputs: set[str] = set()
-    unrecognized: list[dict[str, Any]] = []
+@dataclass
+class _Builder:
+    """What derive_facts collects, step by step."""
+    fact: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] = field(default_factory=dict)
+    inputs: set[str] = field(default_factory=set)
+    unrecognized: list[dict[str, Any]] = field(default_factory=list)
 
-    ldn_meds: list[tuple[Medication, Classification]] = []
-    if ctx.medications is not None:
-        inputs.add("medications")
-        # One pass: medication lists run to dozens of entries, nearly all of them neither opioid nor naltrexone.
-        opioids: list[tuple[Medication, Classification]] = []
-        others: list[tuple[Medication, Classification]] = []
-        blocking: list[tuple[Medication, Classification]] = []
-        for i, m in enumerate(ctx.medications):
-            codes = m.codes
-            r = classify(terminology, codes=tuple([(c.system, c.code) for c in codes]) if codes else (), text=m.name,
-                         dose_mg=m.dose_mg)
-            kind = r.kind
-            if not r.certain and kind not in ("opioid", "naltrexone"):
-                # Unrecognised or partly recognised (never an all-clear): reported with why.
-                unrecognized.append({"index": i, "name": m.name, "codes": [c.model_dump() for c in codes],
+
+def _medications(meds: list[Medication], terminology: Terminology, out: _Builder) -> Found:
+    """Count the current opioids and other naltrexone products; return the list's LDN entries. One pass: lists run
+    to dozens of entries, nearly all of them neither opioid nor naltrexone."""
+    out.inputs.add("medications")
+    ldn: Found = []
+    opioids: Found = []
+    others: Found = []
+    for i, m in enumerate(meds):
+        r = classify(terminology, codes=tuple((c.system, c.code) for c in m.codes), text=m.name, dose_mg=m.dose_mg)
+        if not r.certain:
+            # Unrecognised or partly recognised: reported with why, never an all-clear. A partly read opioid or
+            # naltrexone product still counts as one below.
+            out.unrecognized.append({"index": i, "name": m.name, "codes": [c.model_dump() for c in m.codes],
                                      "why": r.why})
-            elif kind == "opioid":
-                if m.status in CURRENT:
-                    opioids.append((m, r))
-            elif kind == "naltrexone":
-                if product_class(r, m.name, terminology) == "ldn":
-                    ldn_meds.append((m, r))
-                elif m.status in CURRENT:
-                    others.append((m, r))
-                    if r.naltrexone_form in BLOCKING_FORMS:
-                        blocking.append((m, r))
-        fact["medications"] = {"known": True, "count": len(ctx.medications), "current_opioid_count": len(opioids),
+        if r.kind == "opioid" and m.status in CURRENT:
+            opioids.append((m, r))
+        elif r.kind == "naltrexone":
+            if product_class(r, m.name, terminology) == "ldn":
+                ldn.append((m, r))
+            elif m.status in CURRENT:
+                others.append((m, r))
+    blocking = [(m, r) for m, r in others if r.naltrexone_form in BLOCKING_FORMS]
+    out.fact["medications"] = {"known": True, "count": len(meds), "current_opioid_count": len(opioids),
                                "current_other_naltrexone_count": len(others),
                                "current_blocking_naltrexone_count": len(blocking),
-                               "unrecognized_count": len(unrecognized)}
-        evidence["current_opioids"] = [_med_evidence(m, r) for m, r in opioids]
-        evidence["other_naltrexone"] = [_med_evidence(m, r) for m, r in others]
-        evidence["blocking_naltrexone"] = [_med_evidence(m, r) for m, r in blocking]
+                               "unrecognized_count": len(out.unrecognized)}
+    out.evidence["current_opioids"] = [_med_evidence(m, r) for m, r in opioids]
+    out.evidence["other_naltrexone"] = [_med_evidence(m, r) for m, r in others]
+    out.evidence["blocking_naltrexone"] = [_med_evidence(m, r) for m, r in blocking]
+    return ldn
 
-    order, origin = ctx.ldn, "ldn"
-    if order is None:
-        derived = _ldn_from_medications(ldn_meds)
-        if derived is not None:
-            order, origin = derived[0], "medications"
-    if order is not None:
-        inputs.add("ldn")
-        ldn: dict[str, Any] = {"status": order.status, "in_use": order.status in CURRENT,
-                               "has_previous_dose": order.previous_dose_mg is not None}
+
+def _ldn(order: LdnOrder, origin: str, listed_in_use: bool, terminology: Terminology, as_of: dt.date,
+         out: _Builder) -> None:
+    """The LDN block as the engine sees it. In use when the block says so, or when the medication list shows a
+    current LDN: a block that says on hold or stopped does not hide an LDN the list says is being taken."""
+    out.inputs.add("ldn")
+    ldn: dict[str, Any] = {"status": order.status, "in_use": order.status in CURRENT or listed_in_use,
+                           "has_previous_dose": order.previous_dose_mg is not None}
+    if order.dose_mg is not None:
+        out.inputs.add("ldn.dose_mg")
+        ldn["dose_mg"] = _q(order.dose_mg)
+    if order.timing is not None:
+        out.inputs.add("ldn.timing")
+        ldn["at_bedtime"] = terminology.is_bedtime(order.timing)
+    if order.previous_dose_mg is not None:
+        out.inputs.add("ldn.previous_dose_mg")
+        ldn["previous_dose_mg"] = _q(order.previous_dose_mg)
         if order.dose_mg is not None:
-            inputs.add("ldn.dose_mg")
-            ldn["dose_mg"] = _q(order.dose_mg)
-        if order.timing is not None:
-            inputs.add("ldn.timing")
-            ldn["at_bedtime"] = terminology.is_bedtime(order.timing)
-        if order.previous_dose_mg is not None:
-            inputs.add("ldn.previous_dose_mg")
-            ldn["previous_dose_mg"] = _q(order.previous_dose_mg)
-            if order.dose_mg is not None:
-                ldn["dose_increase_mg"] = _q(ldn["dose_mg"] - ldn["previous_dose_mg"])
-        if order.start_date is not None:
-            ldn["days_since_start"] = (as_of - order.start_date).days
-        if order.last_dose_change is not None:
-            inputs.add("ldn.last_dose_change")
-            ldn["days_since_last_change"] = (as_of - order.last_dose_change).days
-        fact["ldn"] = ldn
-        evidence["ldn"] = {"source": origin, **order.model_dump(mode="json", exclude_none=True)}
+            ldn["dose_increase_mg"] = _q(ldn["dose_mg"] - ldn["previous_dose_mg"])
+    if order.start_date is not None:
+        ldn["days_since_start"] = (as_of - order.start_date).days
+    if order.last_dose_change is not None:
+        out.inputs.add("ldn.last_dose_change")
+        ldn["days_since_last_change"] = (as_of - order.last_dose_change).days
+    out.fact["ldn"] = ldn
+    out.evidence["ldn"] = {"source": origin, **order.model_dump(mode="json", exclude_none=True)}
+
+
+def _procedures(procs: list[Procedure], as_of: dt.date, out: _Builder) -> None:
+    out.inputs.add("procedures")
+    upcoming = sorted((p for p in procs if p.date >= as_of), key=lambda p: p.date)
+    # Elective or not stated (planned) for the perioperative hold; urgent or emergency (elective false) apart.
+    elective = [p for p in upcoming if p.elective is not False]
+    procedures: dict[str, Any] = {"known": True, "upcoming_elective_count": len(elective)}
+    for prefix, candidates in (("periop", elective), ("nonelective", (p for p in upcoming if p.elective is False))):
+        soonest = next((p for p in candidates if p.opioids_expected is not False), None)
+        if soonest is not None:
+            _procedure(prefix, soonest, as_of, procedures, out.evidence)
+    out.fact["procedures"] = procedures
+
+
+def derive_facts(ctx: PatientContext, terminology: Terminology, as_of: dt.date) -> Facts:
+    out = _Builder()
+    listed: Found = [] if ctx.medications is None else _medications(ctx.medications, terminology, out)
+    order, origin = ctx.ldn, "ldn"
+    if order is None and listed:
+        order, origin = _ldn_from_medications(listed), "medications"
+    if order is not None:
+        _ldn(order, origin, any(m.status in CURRENT for m, _ in listed), terminology, as_of, out)
     elif ctx.medications is not None:
         # The medication list is known and holds no LDN: the patient is not on LDN (rules simply do not fire).
-        inputs.add("ldn")
-        fact["ldn"] = {"status": "none", "in_use": False, "has_previous_dose": False}
-        evidence["ldn"] = {"source": "medications", "status": "none"}
-
+        out.inputs.add("ldn")
+        out.fact["ldn"] = {"status": "none", "in_use": False, "has_previous_dose": False}
+        out.evidence["ldn"] = {"source": "medications", "status": "none"}
     if ctx.procedures is not None:
-        inputs.add("procedures")
-        upcoming = sorted((p for p in ctx.procedures if p.date >= as_of), key=lambda p: p.date)
-        # Elective or not stated (planned) for the perioperative hold; urgent or emergency (elective false) apart.
-        elective = [p for p in upcoming if p.elective is not False]
-        procedures: dict[str, Any] = {"known": True, "upcoming_elective_count": len(elective)}
-        for prefix, candidates in (("periop", elective), ("nonelective", (p for p in upcoming if p.elective is False))):
-            soonest = next((p for p in candidates if p.opioids_expected is not False), None)
-            if soonest is not None:
-                _procedure(prefix, soonest, as_of, procedures, evidence)
-        fact["procedures"] = procedures
-
+        _procedures(ctx.procedures, as_of, out)
     if ctx.renal is not None:
-        _renal(ctx.renal.model_dump(exclude_none=True), fact, evidence, inputs)
-
-    return Facts(as_of=as_of, fact=fact, evidence=evidence, inputs=frozenset(inputs),
-                 unrecognized=tuple(unrecognized))
+        _renal(ctx.renal.model_dump(exclude_none=True), out.fact, out.evidence, out.inputs)
+    return Facts(as_of=as_of, fact=out.fact, evidence=out.evidence, inputs=frozenset(out.inputs),
+                 unrecognized=tuple(out.unrecognized))

@@ -180,3 +180,16 @@ def test_an_increase_too_soon_fires_the_interval_rule(client):
 def test_bedtime_reading(client, timing, bedtime):
     _, fired, _ = evaluate(client, {"ldn": dict(LDN, timing=timing)})
     assert ("ldn-bedtime-dosing" not in fired) is bedtime
+
+
+@pytest.mark.parametrize("block_status", ["on-hold", "stopped"])
+@pytest.mark.parametrize("naltrexone", ["Naltrexone", "Naltrexone 4.5 mg capsule (compounded)"])
+def test_an_ldn_block_on_hold_does_not_hide_an_ldn_the_list_shows_as_taken(client, block_status, naltrexone):
+    """Never neither: the list's current naltrexone (LDN strength or none) with an opioid fires an opioid rule,
+    whatever the LDN block says; the same list with the LDN entry stopped does not."""
+    body = {"ldn": {"status": block_status, "dose_mg": 4.5},
+            "medications": [{"name": naltrexone, "status": "active"}, OXY]}
+    fired = evaluate(client, body)[1]
+    assert fired[LDN_OPIOID]["severity"] == "critical"
+    body["medications"][0]["status"] = "stopped"
+    assert LDN_OPIOID not in evaluate(client, body)[1] and BLOCKADE not in evaluate(client, body)[1]
