@@ -7,7 +7,8 @@ Decision, exactly like the native API's advisories.
 | module          | job                                                                                   |
 | --------------- | ------------------------------------------------------------------------------------- |
 | models.py       | wire types: hook requests (lenient), cards and discovery (strict), feedback           |
-| services.py     | the four services and their prefetch templates (2.0 tokens only)                      |
+| codes.py        | code-system URIs and the protocol codes cards write (clinical codes: knowledge)       |
+| services.py     | the four services; prefetch templates (2.0 tokens only) built from the loaded codes   |
 | fhir.py         | small, total readers of FHIR JSON (never raise on odd input)                          |
 | fhir_mapping.py | pure: hook request + fetched resources -> PatientContext and the hook's scope         |
 | prefetch.py     | prefetch interpretation, FHIR server fetches (bearer token, short timeouts), 412      |

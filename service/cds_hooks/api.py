@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from ..audit.feedback import FeedbackWrite
-from ..core.decision import Evaluator
+from ..core.decision import Decision, Evaluator
+from ..knowledge.base import KnowledgeBase
 from ..settings import Settings
 from ..web.auth import Principal, require
 from ..web.decision_log import record_decision, record_feedback
@@ -21,15 +22,15 @@ from ..web.problems import FHIR_JSON, error_responses, outcome_response, problem
 from ..web.urls import base_url
 from . import cards, fhir
 from .feedback import IssuedCard, IssuedCards, rows_of, summary
-from .fhir_mapping import (build_context, data_needs, procedure_references, read_drafts,
+from .fhir_mapping import (Mapped, build_context, data_needs, procedure_references, read_drafts,
                            unresolved_medication_references)
-from .models import (AppointmentBookRequest, CdsResponse, Discovery, FeedbackReceipt, FeedbackRequest,
+from .models import (AppointmentBookRequest, Card, CdsResponse, Discovery, FeedbackReceipt, FeedbackRequest,
                      FeedbackSummary, HookRequestBase, OperationOutcome, OrderSelectRequest, OrderSignRequest,
                      PatientViewRequest)
 from .prefetch import FhirClient, Gatherer, PreconditionFailed, usable_server, why_no_server
 from .security import CdsJwtMiddleware, JwtVerifier, load_issuers
-from .services import (APPOINTMENTS, MEDICATION_REQUESTS, MEDICATION_STATEMENTS, SERVICE_REQUESTS, SERVICES,
-                       ServiceDefinition)
+from .services import (APPOINTMENTS, MEDICATION_REQUESTS, MEDICATION_STATEMENTS, SERVICE_IDS, SERVICE_REQUESTS,
+                       ServiceDefinition, services_for)
 
 log = logging.getLogger("ldn.cds_hooks")
 router = APIRouter(tags=["cds-hooks"])
@@ -73,53 +74,44 @@ async def evaluation_date() -> dt.date:
 @router.get("/cds-services", response_model=Discovery, response_model_exclude_none=True,
             responses=_UNAUTHORIZED, summary="CDS Hooks discovery: the LDN services and their prefetch templates",
             **_AUTH)
-async def discovery() -> Discovery:
-    return Discovery(services=[s.discovery() for s in SERVICES.values()])
+async def discovery(ev: Evaluator = Depends(evaluator)) -> Discovery:
+    return Discovery(services=[s.discovery() for s in services_for(ev.kb.clinical_codes).values()])
 
 
-async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Request, ev: Evaluator,
-                   today: dt.date) -> Any:
-    started = time.perf_counter()
+def _fhir_client(req: HookRequestBase, request: Request) -> tuple[FhirClient | None, str | None]:
+    """A client for the request's fhirServer when it is allowed and authorized; else None and why there is none."""
     settings: Settings = request.app.state.settings
-    context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
-    index = fhir.ResourceIndex()
-    for key in ("draftOrders", "appointments"):
-        index.add_bundle(context.get(key))
     allowlist = csv(settings.cds_fhir_servers)
     server = usable_server(req.fhirServer, allowlist) if req.fhirAuthorization else None
-    no_server = why_no_server(req.fhirServer, allowlist, req.fhirAuthorization is not None) if server is None else None
-    client = FhirClient(server, req.fhirAuthorization.access_token.get_secret_value(),  # type: ignore[union-attr]
-                        timeout=settings.cds_fhir_timeout_s, transport=request.app.state.cds_http_transport) \
-        if server else None
-    try:
-        gatherer = Gatherer(req, service, index, client, no_server)
-        own = fhir.resources(context.get("draftOrders")) + fhir.resources(context.get("appointments"))
-        references = unresolved_medication_references(own, index) + procedure_references(own, index)
-        if references:
-            await gatherer.resolve(references)
-        terminology = ev.kb.terminology
-        drafts = read_drafts(service.hook, context, index, terminology, today)
-        if not drafts.scope:
-            log.info("cds hook answered", extra={"fields": {"service": service.id, "cards": 0, "scope": "none"}})
-            return CdsResponse(cards=[])
-        try:
-            gathered = await gatherer.gather(*data_needs(drafts.scope, ev.kb.rules.values()))
-        except PreconditionFailed as exc:
-            log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
-            return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412, media_type=FHIR_JSON)
-        record = [r for k in (MEDICATION_REQUESTS, MEDICATION_STATEMENTS) for r in gathered.record.get(k) or []]
-        planned = [r for k in (APPOINTMENTS, SERVICE_REQUESTS) for r in gathered.record.get(k) or []]
-        references = unresolved_medication_references(record, index) + procedure_references(planned, index)
-        if references:
-            await gatherer.resolve(references)
-        mapped = build_context(drafts, gathered.record, index, terminology)
-    finally:
-        if client is not None:
-            await client.__aexit__(None, None, None)
-    decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
-    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=base_url(request),
-                            patient_id=req.context.patientId,                      # type: ignore[attr-defined]
-                            include_info=req.wants_info_cards())
+    if server is None:
+        return None, why_no_server(req.fhirServer, allowlist, req.fhirAuthorization is not None)
+    return FhirClient(server, req.fhirAuthorization.access_token.get_secret_value(),  # type: ignore[union-attr]
+                      timeout=settings.cds_fhir_timeout_s, transport=request.app.state.cds_http_transport), None
+
+
+async def _map_request(service: ServiceDefinition, context: dict[str, Any], index: fhir.ResourceIndex,
+                       gatherer: Gatherer, kb: KnowledgeBase, today: dt.date) -> tuple[Mapped, list[str]] | None:
+    """The hook's drafts and the record they need, as the core's context (and the keys fetched from the FHIR
+    server); None when nothing in the request concerns LDN. PreconditionFailed when required data is missing."""
+    own = fhir.resources(context.get("draftOrders")) + fhir.resources(context.get("appointments"))
+    references = unresolved_medication_references(own, index) + procedure_references(own, index)
+    if references:
+        await gatherer.resolve(references)
+    drafts = read_drafts(service.hook, context, index, kb.terminology, kb.clinical_codes, today)
+    if not drafts.scope:
+        return None
+    gathered = await gatherer.gather(*data_needs(drafts.scope, kb.rules.values()))
+    record = [r for k in (MEDICATION_REQUESTS, MEDICATION_STATEMENTS) for r in gathered.record.get(k) or []]
+    planned = [r for k in (APPOINTMENTS, SERVICE_REQUESTS) for r in gathered.record.get(k) or []]
+    references = unresolved_medication_references(record, index) + procedure_references(planned, index)
+    if references:
+        await gatherer.resolve(references)
+    return build_context(drafts, gathered.record, index, kb.terminology, kb.clinical_codes), gathered.fetched
+
+
+def _record(request: Request, service: ServiceDefinition, req: HookRequestBase, decision: Decision,
+            rendered: list[tuple[Card, str, str]], started: float) -> None:
+    """The issued cards for the override analytics, and the decision for the audit log and the metrics."""
     if rendered:     # queued for the bounded writer: the clinician never waits for the analytics' database
         request.app.state.auditor.submit_cds(IssuedCards(service.id, req.hookInstance, tuple(
             IssuedCard(c.uuid, rule, version, c.indicator) for c, rule, version in rendered)))
@@ -129,9 +121,37 @@ async def run_hook(service: ServiceDefinition, req: HookRequestBase, request: Re
                     detail={"service": service.id, "hook": service.hook, "hook_instance": req.hookInstance,
                             "cards": [{"uuid": c.uuid, "rule_id": rule, "indicator": c.indicator}
                                       for c, rule, _ in rendered]})
+
+
+async def run_hook(service_id: str, req: HookRequestBase, request: Request, ev: Evaluator, today: dt.date) -> Any:
+    started = time.perf_counter()
+    service = services_for(ev.kb.clinical_codes)[service_id]
+    context: dict[str, Any] = req.context.model_dump()             # type: ignore[attr-defined]
+    index = fhir.ResourceIndex()
+    for key in ("draftOrders", "appointments"):
+        index.add_bundle(context.get(key))
+    client, no_server = _fhir_client(req, request)
+    try:
+        found = await _map_request(service, context, index, Gatherer(req, service, index, client, no_server),
+                                   ev.kb, today)
+    except PreconditionFailed as exc:
+        log.warning("cds hook 412", extra={"fields": {"service": service.id, "missing": sorted(exc.missing)}})
+        return JSONResponse(exc.outcome().model_dump(exclude_none=True), status_code=412, media_type=FHIR_JSON)
+    finally:
+        if client is not None:
+            await client.__aexit__(None, None, None)
+    if found is None:
+        log.info("cds hook answered", extra={"fields": {"service": service.id, "cards": 0, "scope": "none"}})
+        return CdsResponse(cards=[])
+    mapped, fetched = found
+    decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
+    rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=base_url(request),
+                            patient_id=req.context.patientId,                      # type: ignore[attr-defined]
+                            include_info=req.wants_info_cards())
+    _record(request, service, req, decision, rendered, started)
     log.info("cds hook answered", extra={"fields": {
-        "service": service.id, "scope": ",".join(sorted(drafts.scope)), "cards": len(rendered),
-        "indicators": [c.indicator for c, _, _ in rendered], "fetched": gathered.fetched}})
+        "service": service.id, "scope": ",".join(sorted(mapped.drafts.scope)), "cards": len(rendered),
+        "indicators": [c.indicator for c, _, _ in rendered], "fetched": fetched}})
     return CdsResponse(cards=[c for c, _, _ in rendered])
 
 
@@ -143,14 +163,14 @@ _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,
 async def order_select(body: OrderSelectRequest, request: Request,
                        ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-select"], body, request, ev, today)
+    return await run_hook("ldn-order-select", body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-order-sign", summary="order-sign: a draft LDN or opioid order", **_HOOK)
 async def order_sign(body: OrderSignRequest, request: Request,
                      ev: Evaluator = Depends(evaluator),
                      today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-order-sign"], body, request, ev, today)
+    return await run_hook("ldn-order-sign", body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-appointment-book", summary="appointment-book: surgery for a patient on LDN",
@@ -158,7 +178,7 @@ async def order_sign(body: OrderSignRequest, request: Request,
 async def appointment_book(body: AppointmentBookRequest, request: Request,
                            ev: Evaluator = Depends(evaluator),
                            today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-appointment-book"], body, request, ev, today)
+    return await run_hook("ldn-appointment-book", body, request, ev, today)
 
 
 @router.post("/cds-services/ldn-patient-view", summary="patient-view: standing problems of a patient on LDN",
@@ -166,7 +186,7 @@ async def appointment_book(body: AppointmentBookRequest, request: Request,
 async def patient_view(body: PatientViewRequest, request: Request,
                        ev: Evaluator = Depends(evaluator),
                        today: dt.date = Depends(evaluation_date)) -> Any:
-    return await run_hook(SERVICES["ldn-patient-view"], body, request, ev, today)
+    return await run_hook("ldn-patient-view", body, request, ev, today)
 
 
 @router.post("/cds-services/{service_id}/feedback", response_model=FeedbackReceipt,
@@ -175,7 +195,7 @@ async def patient_view(body: PatientViewRequest, request: Request,
 async def feedback(service_id: str, body: FeedbackRequest, request: Request) -> Any:
     """async, and the write goes through the bounded writer: a slow or hung database costs this call a 503 after
     CDS_FEEDBACK_TIMEOUT_S (send it again: storage is idempotent), never a thread or the probes."""
-    if service_id not in SERVICES:
+    if service_id not in SERVICE_IDS:
         raise HTTPException(404, "no CDS Service with this id")
     loop = asyncio.get_running_loop()
     stored_counts: asyncio.Future[tuple[int, int]] = loop.create_future()

@@ -15,12 +15,13 @@ Mapping choices (README, "CDS Hooks"):
 * Appointments, Procedures and ServiceRequests with a date are procedures when they are surgical (coded
   387713003, or surgical words without "follow-up"/"pre-op"/...); elective unless marked emergency or urgent;
   perioperative opioids unknown (null): the core treats that as "not ruled out".
+* The clinical codes (eGFR, CKD, dialysis, surgery, EventTiming) are knowledge, passed in as `codes`:
+  rules/vocabularies/clinical-codes.yaml, KnowledgeBase.clinical_codes.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -31,7 +32,9 @@ from ..knowledge.rules import Rule
 from ..core.medications import Classification, classify
 from ..knowledge.terminology import Terminology
 from ..knowledge.units import MG_PER_UNIT
-from . import codes, fhir
+from ..knowledge.vocabularies import ClinicalCodes
+from . import fhir
+from .codes import ICD10_SYSTEMS, LOINC, SNOMED
 from . import services as keys
 
 MEDICATION_ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
@@ -41,8 +44,6 @@ MAX_PROCEDURES = 100
 _UNITS = {"tab", "tabs", "tablet", "tablets", "{tbl}", "{tablet}", "cap", "caps", "capsule", "capsules",
           "{capsule}", "{cap}", "1", "{dose}", "dose", "doses", "each", "ea"}
 _PER_DAY = {"h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30}
-_SURGERY = [re.compile(p) for p in codes.SURGERY_PATTERNS]
-_NOT_SURGERY = [re.compile(p) for p in codes.NOT_SURGERY_PATTERNS]
 
 # FHIR status -> the context's medication status (None: the record is not a medication the patient has).
 _REQUEST_STATUS = {"active": "active", "on-hold": "on-hold", "draft": "proposed", "completed": "completed",
@@ -232,7 +233,7 @@ def unreadable_dose_fields(resource: dict[str, Any]) -> list[str]:
     return out
 
 
-def administration_time(resource: dict[str, Any], terminology: Terminology) -> str | None:
+def administration_time(resource: dict[str, Any], terminology: Terminology, codes: ClinicalCodes) -> str | None:
     """'bedtime' when any timing says so; else the first structured time of day (EventTiming); else unknown.
     Free-text instructions only ever confirm bedtime: "take daily" is not a time of day."""
     structured: list[str] = []
@@ -240,8 +241,8 @@ def administration_time(resource: dict[str, Any], terminology: Terminology) -> s
     for dosage in fhir.objs(resource.get("dosageInstruction")) or fhir.objs(resource.get("dosage")):
         timing = fhir.obj(dosage.get("timing"))
         for when in fhir.items(fhir.obj(timing.get("repeat")).get("when")):
-            if isinstance(when, str) and when in codes.EVENT_TIMING:
-                structured.append(codes.EVENT_TIMING[when])
+            if isinstance(when, str) and when in codes.event_timing:
+                structured.append(codes.event_timing[when])
         code = fhir.obj(timing.get("code"))
         texts += fhir.concept_texts(code) + [c for _, c, _ in fhir.codings(code) if c]
         texts += [t for t in [fhir.text(dosage.get("text"))] if t]
@@ -250,7 +251,8 @@ def administration_time(resource: dict[str, Any], terminology: Terminology) -> s
     return structured[0] if structured else None
 
 
-def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology, *,
+def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology,
+                    codes: ClinicalCodes, *,
                     draft: bool = False, selected: bool = False, timing: bool = True) -> MedicationItem | None:
     """timing=False skips the administration time (only the draft LDN order's is used; build_context reads the
     record's medications without it)."""
@@ -279,7 +281,7 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
     medication = _medication(name, status, tuple(found), dose)
     return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
                           selected,
-                          administration_time(resource, terminology) if timing else None)
+                          administration_time(resource, terminology, codes) if timing else None)
 
 
 # --- procedures ---------------------------------------------------------------------------------------------------
@@ -295,27 +297,28 @@ def _surgery_texts(resource: dict[str, Any]) -> list[str]:
     return out
 
 
-def _coded_surgical(resource: dict[str, Any]) -> bool:
+def _coded_surgical(resource: dict[str, Any], codes: ClinicalCodes) -> bool:
     concepts = [c for name in ("category", "serviceCategory", "serviceType", "code")
                 for c in fhir.objs(resource.get(name))]
-    return fhir.has_code(concepts, codes.SNOMED, codes.SURGICAL_PROCEDURE)
+    return fhir.has_code(concepts, SNOMED, codes.surgical_procedure)
 
 
-def _worded_surgical(resource: dict[str, Any]) -> bool:
+def _worded_surgical(resource: dict[str, Any], codes: ClinicalCodes) -> bool:
     words = " ".join(_surgery_texts(resource)).lower()
-    return any(p.search(words) for p in _SURGERY) and not any(p.search(words) for p in _NOT_SURGERY)
+    return (any(p.search(words) for p in codes.surgery_regexes)
+            and not any(p.search(words) for p in codes.not_surgery_regexes))
 
 
-def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, depth: int = 0) -> bool:
-    if _coded_surgical(resource):
+def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes, depth: int = 0) -> bool:
+    if _coded_surgical(resource, codes):
         return True
     if resource.get("resourceType") == "Appointment":
         kinds = {c for t in fhir.objs(resource.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
-        if kinds & set(codes.V2_APPOINTMENT_NOT_SURGERY):
+        if kinds & codes.appointment_not_surgery:
             return False
-        if depth == 0 and any(is_surgical(r, index, 1) for r in _based_on(resource, index)):
+        if depth == 0 and any(is_surgical(r, index, codes, 1) for r in _based_on(resource, index)):
             return True
-    return _worded_surgical(resource)
+    return _worded_surgical(resource, codes)
 
 
 def _based_on(resource: dict[str, Any], index: fhir.ResourceIndex) -> list[dict[str, Any]]:
@@ -350,41 +353,41 @@ _CLOSED = {"Appointment": {"cancelled", "noshow", "entered-in-error", "fulfilled
            "Procedure": {"completed", "not-done", "stopped", "entered-in-error"}}
 
 
-def _elective(resource: dict[str, Any], index: fhir.ResourceIndex) -> bool:
+def _elective(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes) -> bool:
     for r in [resource, *(_based_on(resource, index) if resource.get("resourceType") == "Appointment" else [])]:
-        if fhir.text(r.get("priority")) in codes.URGENT_PRIORITIES:
+        if fhir.text(r.get("priority")) in codes.urgent_priorities:
             return False
         kinds = {c for t in fhir.objs(r.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
-        if codes.V2_APPOINTMENT_EMERGENCY in kinds:
+        if codes.appointment_emergency in kinds:
             return False
     return True
 
 
-def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, *, draft: bool = False,
-                   selected: bool = False) -> ProcedureItem | None:
+def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes, *,
+                   draft: bool = False, selected: bool = False) -> ProcedureItem | None:
     """A surgical Appointment / ServiceRequest / Procedure with a date, else None."""
     rtype = fhir.resource_type(resource)
     if rtype not in PROCEDURE_TYPES or fhir.text(resource.get("status")) in _CLOSED[rtype]:
         return None
     day = _procedure_date(resource)
-    if day is None or not is_surgical(resource, index):
+    if day is None or not is_surgical(resource, index, codes):
         return None
     based_on = _based_on(resource, index) if rtype == "Appointment" else []
     names = _surgery_texts(resource) + [t for r in based_on for t in _surgery_texts(r)]
     name = next((fhir.text(n, 300) for n in names if fhir.text(n, 300)), None)
-    return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index),
+    return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index, codes),
                                              opioids_expected=None), draft, selected)
 
 
 # --- the hook's own resources -------------------------------------------------------------------------------------
 
 def read_drafts(hook: str, context: dict[str, Any], index: fhir.ResourceIndex, terminology: Terminology,
-                today: dt.date) -> Drafts:
+                codes: ClinicalCodes, today: dt.date) -> Drafts:
     """The orders being placed or the appointments being booked, and what they make this call about."""
     if hook == "patient-view":
         return Drafts(scope=frozenset({"chart"}))
     if hook == "appointment-book":
-        booked = [p for p in (read_procedure(r, index, draft=True, selected=True)
+        booked = [p for p in (read_procedure(r, index, codes, draft=True, selected=True)
                               for r in fhir.resources(context.get("appointments"))) if p is not None]
         upcoming = any(p.procedure.date >= today for p in booked)
         return Drafts(procedures=tuple(booked), scope=frozenset({"procedure"} if upcoming else ()))
@@ -395,11 +398,11 @@ def read_drafts(hook: str, context: dict[str, Any], index: fhir.ResourceIndex, t
         ref = f"{r.get('resourceType')}/{r.get('id')}"
         selected = not selections or ref in selections
         if fhir.resource_type(r) in MEDICATION_ORDER_TYPES:
-            item = read_medication(r, index, terminology, draft=True, selected=selected)
+            item = read_medication(r, index, terminology, codes, draft=True, selected=selected)
             if item is not None:
                 meds.append(item)
         elif fhir.resource_type(r) in PROCEDURE_TYPES:
-            proc = read_procedure(r, index, draft=True, selected=selected)
+            proc = read_procedure(r, index, codes, draft=True, selected=selected)
             if proc is not None:
                 procs.append(proc)
     chosen = [m for m in meds if m.selected and m.medication.status != "stopped"]
@@ -427,14 +430,15 @@ def data_needs(scope: frozenset[str], rules: Iterable[Rule]) -> tuple[frozenset[
 
 # --- the record ---------------------------------------------------------------------------------------------------
 
-def _latest_egfr(observations: list[dict[str, Any]], unreadable: list[str] | None = None) -> float | None:
+def _latest_egfr(observations: list[dict[str, Any]], codes: ClinicalCodes,
+                 unreadable: list[str] | None = None) -> float | None:
     """The newest readable eGFR; each eGFR Observation whose value is not a usable number is named in
     `unreadable` (skipped, never read as normal: one bad result must not stop the others being used)."""
     found: list[tuple[str, float]] = []
     for o in observations:
         if fhir.resource_type(o) != "Observation" or o.get("status") in ("cancelled", "entered-in-error"):
             continue
-        if not any(s == codes.LOINC and c in codes.EGFR_LOINC for s, c, _ in fhir.codings(o.get("code"))):
+        if not any(s == LOINC and c in codes.egfr_loinc for s, c, _ in fhir.codings(o.get("code"))):
             continue
         quantity = fhir.obj(o.get("valueQuantity"))
         value = fhir.number(quantity.get("value"))
@@ -449,7 +453,7 @@ def _latest_egfr(observations: list[dict[str, Any]], unreadable: list[str] | Non
     return max(found, key=lambda f: f[0])[1] if found else None
 
 
-def _renal_conditions(conditions: list[dict[str, Any]]) -> tuple[str | None, bool]:
+def _renal_conditions(conditions: list[dict[str, Any]], codes: ClinicalCodes) -> tuple[str | None, bool]:
     stages: list[str] = []
     dialysis = False
     for c in conditions:
@@ -462,35 +466,35 @@ def _renal_conditions(conditions: list[dict[str, Any]]) -> tuple[str | None, boo
         for system, code, _ in fhir.codings(c.get("code")):
             if not code:
                 continue
-            if system in codes.ICD10_SYSTEMS:
-                normalised = code.upper().replace(".", "")
-                hit = next((v for k, v in codes.ICD10_RENAL.items() if k.replace(".", "") == normalised), None)
+            if system in ICD10_SYSTEMS:
+                hit = codes.icd10_renal_undotted.get(code.upper().replace(".", ""))
             else:
-                hit = codes.SNOMED_RENAL.get(code) if system == codes.SNOMED else None
+                hit = codes.snomed_renal.get(code) if system == SNOMED else None
             if hit:
                 if hit[0]:
                     stages.append(hit[0])
                 dialysis = dialysis or hit[1]
-    stage = max(stages, key=codes.CKD_STAGE_ORDER.index) if stages else None
+    stage = max(stages, key=codes.ckd_stage_order.index) if stages else None
     return stage, dialysis
 
 
-def _renal(record: dict[str, list[dict[str, Any]] | None], unreadable: list[str]) -> Renal | None:
-    egfr = _latest_egfr(record.get(keys.EGFR) or [], unreadable)
-    stage, dialysis = _renal_conditions(record.get(keys.CONDITIONS) or [])
+def _renal(record: dict[str, list[dict[str, Any]] | None], codes: ClinicalCodes,
+           unreadable: list[str]) -> Renal | None:
+    egfr = _latest_egfr(record.get(keys.EGFR) or [], codes, unreadable)
+    stage, dialysis = _renal_conditions(record.get(keys.CONDITIONS) or [], codes)
     if egfr is None and stage is None and not dialysis:
         return None
     return Renal(egfr=egfr, ckd_stage=stage, dialysis=True if dialysis else None)
 
 
-def _notes(record: dict[str, list[dict[str, Any]] | None], renal: Renal | None,
-           procedures_known: bool) -> dict[str, str]:
+def _notes(record: dict[str, list[dict[str, Any]] | None], renal: Renal | None, procedures_known: bool,
+           codes: ClinicalCodes) -> dict[str, str]:
     notes: dict[str, str] = {}
     if record.get(keys.MEDICATION_STATEMENTS) is None:
         notes["medication_statements"] = ("Patient-reported medications (MedicationStatement) were not available: "
                                           "an opioid or naltrexone product recorded only there was not checked.")
     if renal is None:
-        notes["renal"] = ("No eGFR result (LOINC " + ", ".join(codes.EGFR_LOINC) + ") and no chronic kidney "
+        notes["renal"] = ("No eGFR result (LOINC " + ", ".join(codes.egfr_loinc) + ") and no chronic kidney "
                           "disease or dialysis condition was found in the record."
                           if record.get(keys.EGFR) is not None else
                           "eGFR results and kidney conditions could not be retrieved from the record.")
@@ -500,7 +504,7 @@ def _notes(record: dict[str, list[dict[str, Any]] | None], renal: Renal | None,
 
 
 def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
-                  terminology: Terminology) -> Mapped:
+                  terminology: Terminology, codes: ClinicalCodes) -> Mapped:
     """record: prefetch key -> resources, or None when the data could not be had (unknown, not empty)."""
     draft_keys = {m.key for m in drafts.medications if m.key} | {p.key for p in drafts.procedures if p.key}
     held = [m for m in drafts.medications if m.is_ldn and m.medication.status in LDN_STATUS]
@@ -511,7 +515,7 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
                        (keys.MEDICATION_STATEMENTS, ("MedicationStatement",))):
         for r in record.get(key) or []:
             if fhir.resource_type(r) in types:
-                item = read_medication(r, index, terminology, timing=False)   # only the draft's timing is used
+                item = read_medication(r, index, terminology, codes, timing=False)   # only the draft's timing is used
                 if item is not None and item.key not in draft_keys:
                     record_meds.append(item)
     ldn_record = next((m for m in record_meds if m.is_ldn and m.current
@@ -540,16 +544,16 @@ def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None]
         found = list(drafts.procedures)
         for key in (keys.APPOINTMENTS, keys.PROCEDURES, keys.SERVICE_REQUESTS):
             for r in record.get(key) or []:
-                item = read_procedure(r, index)
+                item = read_procedure(r, index, codes)
                 if item is not None and item.key not in draft_keys and item.key not in {p.key for p in found}:
                     found.append(item)
         found.sort(key=lambda p: p.procedure.date)
         procedures = [p.procedure for p in found[:MAX_PROCEDURES]]
 
     egfr_unreadable: list[str] = []
-    renal = _renal(record, egfr_unreadable)
+    renal = _renal(record, codes, egfr_unreadable)
     context = PatientContext(ldn=ldn, medications=medications, procedures=procedures, renal=renal)
-    notes = _notes(record, renal, procedures_known)
+    notes = _notes(record, renal, procedures_known, codes)
     return Mapped(context, drafts, ldn_draft, ldn_record, notes, ldn_any_record is not None,
                   _unreadable(ldn_draft, ldn_any_record, egfr_unreadable))
 

@@ -27,7 +27,7 @@ import httpx
 
 from . import fhir
 from .models import HookRequestBase, OperationOutcome, OperationOutcomeIssue
-from .services import TEMPLATES, ServiceDefinition
+from .services import ServiceDefinition
 
 log = logging.getLogger("ldn.cds_hooks.prefetch")
 # httpx logs every request URL at INFO: FHIR URLs carry patient ids. Ours says what is needed instead.
@@ -248,7 +248,7 @@ class Gatherer:
             why = "an OperationOutcome (the client hit an error)" if status == "error" else "an incomplete search"
         if self.client is None:
             return None, why
-        url = render(TEMPLATES[key], self.request.context.model_dump())
+        url = render(self.service.templates[key], self.request.context.model_dump())
         body = await self.client.get(url, key) if url else None
         if body is None:
             return None, why

@@ -15,7 +15,7 @@ from .errors import KnowledgeError
 from .rules import Rule, load_rules
 from .sources import Source, load_sources
 from .terminology import Terminology, load_terminology
-from .vocabularies import CodingDisplays, coding_displays
+from .vocabularies import ClinicalCodes, CodingDisplays, coding_displays, load_clinical_codes
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +30,7 @@ class KnowledgeBase:
     vocabulary: dict[str, FactType]
     evidence_keys: dict[str, str]
     coding_displays: CodingDisplays      # displays of the NCPDP / HL7 v3 codes the rules use
+    clinical_codes: ClinicalCodes        # what the FHIR mapping reads as eGFR, CKD, dialysis, surgery, timing
     version: str                         # content hash of everything that can change an answer
 
     @property
@@ -67,7 +68,7 @@ def check_knowledge(rules_dir: Path | None = None,
     problems: list[KnowledgeError] = []
     try:
         kb = _load(rules_dir, schemas_dir, True, problems=problems)
-    except KnowledgeError as exc:     # a shared file (knowledge.yaml, sources, terminology, schemas)
+    except KnowledgeError as exc:     # a shared file (knowledge.yaml, sources, terminology, vocabularies, schemas)
         return None, [exc]
     return kb, problems
 
@@ -89,6 +90,8 @@ def _load(rules_dir: Path | None, schemas_dir: Path | None, check_lock: bool,
     evidence_keys = dict(fact_schema.get("x-evidence") or {})
     sources = load_sources(rules_dir / "sources")
     terminology = load_terminology(rules_dir / "terminology")
+    clinical_codes = load_clinical_codes(rules_dir / "vocabularies",
+                                         _read_json(schemas_dir / "clinical-codes.schema.json"))
     rule_schema = _read_json(schemas_dir / "rule.schema.json")
     rules = load_rules(rules_dir / "ldn", rule_schema, problems, sources=sources,
                        inputs=inputs, vocabulary=vocabulary, evidence_keys=set(evidence_keys))
@@ -103,8 +106,8 @@ def _load(rules_dir: Path | None, schemas_dir: Path | None, check_lock: bool,
     parts = [(f"ldn/{r.file}", (rules_dir / "ldn" / r.file).read_bytes()) for r in rules.values()]
     parts += [("knowledge.yaml", meta_path.read_bytes()), ("facts.schema.json", (schemas_dir / "facts.schema.json").read_bytes()),
               ("rule.schema.json", (schemas_dir / "rule.schema.json").read_bytes()),
-              ("terminology", terminology.content)]
+              ("terminology", terminology.content), ("vocabularies/clinical-codes.yaml", clinical_codes.content)]
     parts += [(f"sources/{s.file}", s.text.encode()) for s in sources.values()]
     return KnowledgeBase(meta=meta, inputs=inputs, sources=sources, rules=rules, terminology=terminology,
                          vocabulary=vocabulary, evidence_keys=evidence_keys, coding_displays=coding_displays(rule_schema),
-                         version=_version(parts))
+                         clinical_codes=clinical_codes, version=_version(parts))

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from service.cds_hooks.models import OperationOutcome
-from service.cds_hooks.services import SERVICES
+from service.cds_hooks.services import SERVICE_IDS
 
 from .support import EVERY_KEY, EXAMPLES, NoNetwork, error_fields, example, make_client, post_hook
 from .validator import validate_discovery, validate_response, validate_template
@@ -225,7 +225,7 @@ def test_our_discovery(client):
     assert "http://loinc.org|98979-8" in order["prefetch"]["egfr"]
     assert set(order["prefetch"]) == {"patient", "medicationRequests", "medicationStatements", "egfr", "conditions",
                                       "appointments", "procedures", "serviceRequests"}
-    assert set(SERVICES) == {s["id"] for s in body["services"]}
+    assert SERVICE_IDS == {s["id"] for s in body["services"]}
 
 
 def test_prefetch_template_examples():

@@ -36,23 +36,23 @@ def test_daily_dose(resource, strength, expected):
 
 
 def test_reading_medications(kb):
-    index = fhir.ResourceIndex()
-    ldn = read_medication(ldn_draft(), index, kb.terminology, draft=True, selected=True)
+    index, codes = fhir.ResourceIndex(), kb.clinical_codes
+    ldn = read_medication(ldn_draft(), index, kb.terminology, codes, draft=True, selected=True)
     assert ldn.is_ldn and ldn.medication.status == "proposed" and ldn.medication.dose_mg == 4.5
     assert ldn.timing == "bedtime"
     morning = read_medication(medication_request("x", text="LDN 3 mg capsule", dose_mg=3, when="MORN"), index,
-                              kb.terminology)
+                              kb.terminology, codes)
     assert morning.timing == "morning" and morning.medication.status == "active"
     free_text = medication_request("y", text="LDN 3 mg capsule")
     free_text["dosageInstruction"] = [{"text": "take one daily"}]
-    assert read_medication(free_text, index, kb.terminology).timing is None    # "daily" is not a time of day
-    assert read_medication(oxycodone(status="entered-in-error"), index, kb.terminology) is None
+    assert read_medication(free_text, index, kb.terminology, codes).timing is None    # "daily" is not a time of day
+    assert read_medication(oxycodone(status="entered-in-error"), index, kb.terminology, codes) is None
     statement = {"resourceType": "MedicationStatement", "status": "intended",
                  "medicationCodeableConcept": {"text": "Percocet 5/325"}}
-    assert read_medication(statement, index, kb.terminology).medication.status == "proposed"
-    assert read_medication({**statement, "status": "not-taken"}, index, kb.terminology) is None
+    assert read_medication(statement, index, kb.terminology, codes).medication.status == "proposed"
+    assert read_medication({**statement, "status": "not-taken"}, index, kb.terminology, codes) is None
     contrave = medication_request("z", text="bupropion 90 mg / naltrexone 8 mg extended release tablet")
-    assert read_medication(contrave, index, kb.terminology).is_other_naltrexone
+    assert read_medication(contrave, index, kb.terminology, codes).is_other_naltrexone
 
 
 @pytest.mark.parametrize("resource,surgical", [
@@ -66,27 +66,28 @@ def test_reading_medications(kb):
     ({"resourceType": "Procedure", "status": "preparation", "performedDateTime": "2026-03-05",
       "code": {"coding": [{"display": "Appendectomy"}]}}, True),
 ])
-def test_surgery(resource, surgical):
-    assert is_surgical(resource, fhir.ResourceIndex()) is surgical
+def test_surgery(kb, resource, surgical):
+    assert is_surgical(resource, fhir.ResourceIndex(), kb.clinical_codes) is surgical
 
 
-def test_procedures_need_a_date_and_an_open_status():
-    index = fhir.ResourceIndex()
-    assert read_procedure(appointment("a", "2026-03-05T08:00:00Z"), index).procedure.date == dt.date(2026, 3, 5)
+def test_procedures_need_a_date_and_an_open_status(kb):
+    index, codes = fhir.ResourceIndex(), kb.clinical_codes
+    assert read_procedure(appointment("a", "2026-03-05T08:00:00Z"), index, codes).procedure.date == dt.date(2026, 3, 5)
     no_date = appointment("a", "2026-03-05")
     del no_date["start"]
     no_date["requestedPeriod"] = [{"start": "2026-03-07T08:00:00Z"}]
-    assert read_procedure(no_date, index).procedure.date == dt.date(2026, 3, 7)
-    assert read_procedure(appointment("a", "2026-03"), index) is None                  # a partial date
-    assert read_procedure(appointment("a", "2026-03-05", status="fulfilled"), index) is None
+    assert read_procedure(no_date, index, codes).procedure.date == dt.date(2026, 3, 7)
+    assert read_procedure(appointment("a", "2026-03"), index, codes) is None                  # a partial date
+    assert read_procedure(appointment("a", "2026-03-05", status="fulfilled"), index, codes) is None
     urgent = {"resourceType": "ServiceRequest", "status": "active", "priority": "urgent",
               "occurrenceDateTime": "2026-03-05", "code": {"text": "Open reduction internal fixation"}}
-    assert read_procedure(urgent, index).procedure.elective is False
+    assert read_procedure(urgent, index, codes).procedure.elective is False
 
 
 def test_build_context(kb):
     index = fhir.ResourceIndex()
-    drafts = read_drafts("order-sign", {"draftOrders": bundle(ldn_draft())}, index, kb.terminology, TODAY)
+    drafts = read_drafts("order-sign", {"draftOrders": bundle(ldn_draft())}, index, kb.terminology, kb.clinical_codes,
+                         TODAY)
     assert drafts.scope == {"ldn"}
     current = medication_request("ldn-old", text="Naltrexone 3 mg capsule (compounded)", dose_mg=3,
                                  authored="2026-02-01")
@@ -94,7 +95,7 @@ def test_build_context(kb):
                                                              "code": "N1832"}]}}
     mapped = build_context(drafts, {"medicationRequests": [current, oxycodone()], "medicationStatements": None,
                                     "egfr": [egfr(55, "2026-01-01"), egfr(48, "2026-02-15")], "conditions": [ckd],
-                                    "appointments": None}, index, kb.terminology)
+                                    "appointments": None}, index, kb.terminology, kb.clinical_codes)
     ctx = mapped.context
     assert ctx.ldn.status == "proposed" and ctx.ldn.dose_mg == 4.5 and ctx.ldn.timing == "bedtime"
     assert ctx.ldn.previous_dose_mg == 3 and ctx.ldn.last_dose_change == dt.date(2026, 2, 1)   # a renewal
@@ -106,9 +107,9 @@ def test_build_context(kb):
 
 
 def test_empty_record_is_known_and_empty(kb):
-    drafts = read_drafts("patient-view", {}, fhir.ResourceIndex(), kb.terminology, TODAY)
+    drafts = read_drafts("patient-view", {}, fhir.ResourceIndex(), kb.terminology, kb.clinical_codes, TODAY)
     mapped = build_context(drafts, {"medicationRequests": [], "appointments": [], "egfr": [], "conditions": []},
-                           fhir.ResourceIndex(), kb.terminology)
+                           fhir.ResourceIndex(), kb.terminology, kb.clinical_codes)
     assert mapped.context.medications == [] and mapped.context.procedures == []
     assert mapped.context.renal is None                                            # no result is not "normal"
 

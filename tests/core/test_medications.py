@@ -351,7 +351,8 @@ def test_native_order_checks_and_cds_hooks_classify_a_medication_alike(evaluator
     order = {"kind": "new", **({"name": name} if name else {}), **({"codes": codes} if codes else {})}
     by_order = plan(OrderCheckRequest.model_validate({"order": order}), kb.terminology).recognition
     draft = medication_request("d", text=name, rxnorm=rxnorm, status="draft")
-    by_cds = read_medication(draft, fhir.ResourceIndex(), kb.terminology, draft=True, selected=True).recognition
+    by_cds = read_medication(draft, fhir.ResourceIndex(), kb.terminology, kb.clinical_codes, draft=True,
+                             selected=True).recognition
     ctx = PatientContext.model_validate({"medications": [{"name": name, "codes": codes, "status": "active"}]
                                          if name else [{"codes": codes, "status": "active"}]})
     facts = derive_facts(ctx, kb.terminology, FIXED_AS_OF)

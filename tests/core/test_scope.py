@@ -73,7 +73,7 @@ def test_order_checks_and_cds_hooks_read_an_order_alike(evaluator, name):
     order_category = plan(OrderCheckRequest.model_validate({"order": {"name": name, "kind": "new"}}),
                           kb.terminology).category
     draft = medication_request("d", text=name, status="draft")
-    item = read_medication(draft, fhir.ResourceIndex(), kb.terminology, draft=True, selected=True)
+    item = read_medication(draft, fhir.ResourceIndex(), kb.terminology, kb.clinical_codes, draft=True, selected=True)
     assert item is not None and item.product == order_category
 
 
