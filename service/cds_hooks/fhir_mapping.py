@@ -503,55 +503,67 @@ def _notes(record: dict[str, list[dict[str, Any]] | None], renal: Renal | None, 
     return notes
 
 
-def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
-                  terminology: Terminology, codes: ClinicalCodes) -> Mapped:
-    """record: prefetch key -> resources, or None when the data could not be had (unknown, not empty)."""
-    draft_keys = {m.key for m in drafts.medications if m.key} | {p.key for p in drafts.procedures if p.key}
-    held = [m for m in drafts.medications if m.is_ldn and m.medication.status in LDN_STATUS]
-    ldn_draft = next((m for m in held if m.selected), held[0] if held else None)
-
-    record_meds: list[MedicationItem] = []
+def _record_medications(record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
+                        terminology: Terminology, codes: ClinicalCodes, draft_keys: set[Any]) -> list[MedicationItem]:
+    """The record's medication orders and statements, the hook's own drafts left out."""
+    found: list[MedicationItem] = []
     for key, types in ((keys.MEDICATION_REQUESTS, MEDICATION_ORDER_TYPES),
                        (keys.MEDICATION_STATEMENTS, ("MedicationStatement",))):
         for r in record.get(key) or []:
             if fhir.resource_type(r) in types:
                 item = read_medication(r, index, terminology, codes, timing=False)   # only the draft's timing is used
                 if item is not None and item.key not in draft_keys:
-                    record_meds.append(item)
+                    found.append(item)
+    return found
+
+
+def _medication_list(drafts: Drafts, ldn_draft: MedicationItem | None,
+                     record_meds: list[MedicationItem]) -> list[Medication]:
+    items = [m for m in drafts.medications if m is not ldn_draft] + record_meds
+    # Past medicines do not matter to any rule; the relevant ones go first should the list be capped.
+    items = [m for m in items if m.medication.status not in ("completed", "stopped")]
+    items.sort(key=lambda m: m.product == "unrecognized")
+    return [m.medication for m in items[:MAX_MEDICATIONS]]
+
+
+def _ldn_of_draft(ldn_draft: MedicationItem, in_record: MedicationItem | None) -> LdnOrder:
+    """The draft LDN order; the record's current LDN gives its previous dose and the date of the last change."""
+    previous = in_record.medication.dose_mg if in_record else None
+    changed = fhir.parse_date(in_record.resource.get("authoredOn")) if in_record else None
+    return LdnOrder.of_medication(ldn_draft.medication.status, dose_mg=ldn_draft.medication.dose_mg,
+                                  timing=ldn_draft.timing, previous_dose_mg=previous,
+                                  last_dose_change=changed if previous is not None else None)
+
+
+def _procedure_list(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
+                    codes: ClinicalCodes, draft_keys: set[Any]) -> list[Procedure]:
+    found = list(drafts.procedures)
+    for key in (keys.APPOINTMENTS, keys.PROCEDURES, keys.SERVICE_REQUESTS):
+        for r in record.get(key) or []:
+            item = read_procedure(r, index, codes)
+            if item is not None and item.key not in draft_keys and item.key not in {p.key for p in found}:
+                found.append(item)
+    found.sort(key=lambda p: p.procedure.date)
+    return [p.procedure for p in found[:MAX_PROCEDURES]]
+
+
+def build_context(drafts: Drafts, record: dict[str, list[dict[str, Any]] | None], index: fhir.ResourceIndex,
+                  terminology: Terminology, codes: ClinicalCodes) -> Mapped:
+    """record: prefetch key -> resources, or None when the data could not be had (unknown, not empty)."""
+    draft_keys = {m.key for m in drafts.medications if m.key} | {p.key for p in drafts.procedures if p.key}
+    held = [m for m in drafts.medications if m.is_ldn and m.medication.status in LDN_STATUS]
+    ldn_draft = next((m for m in held if m.selected), held[0] if held else None)
+    record_meds = _record_medications(record, index, terminology, codes, draft_keys)
     ldn_record = next((m for m in record_meds if m.is_ldn and m.current
                        and fhir.resource_type(m.resource) == "MedicationRequest"), None)
     ldn_any_record = ldn_record or next((m for m in record_meds if m.is_ldn and m.current), None)
-
-    medications: list[Medication] | None = None
-    if record.get(keys.MEDICATION_REQUESTS) is not None:
-        items_ = [m for m in drafts.medications if m is not ldn_draft] + record_meds
-        # Past medicines do not matter to any rule; the relevant ones go first should the list be capped.
-        items_ = [m for m in items_ if m.medication.status not in ("completed", "stopped")]
-        items_.sort(key=lambda m: m.product == "unrecognized")
-        medications = [m.medication for m in items_[:MAX_MEDICATIONS]]
-
-    ldn: LdnOrder | None = None
-    if ldn_draft is not None:
-        previous = ldn_any_record.medication.dose_mg if ldn_any_record else None
-        changed = fhir.parse_date(ldn_any_record.resource.get("authoredOn")) if ldn_any_record else None
-        ldn = LdnOrder.of_medication(ldn_draft.medication.status, dose_mg=ldn_draft.medication.dose_mg,
-                                     timing=ldn_draft.timing, previous_dose_mg=previous,
-                                     last_dose_change=changed if previous is not None else None)
-
+    medications = _medication_list(drafts, ldn_draft, record_meds) \
+        if record.get(keys.MEDICATION_REQUESTS) is not None else None
     procedures_known = record.get(keys.APPOINTMENTS) is not None or bool(drafts.procedures)
-    procedures: list[Procedure] | None = None
-    if procedures_known:
-        found = list(drafts.procedures)
-        for key in (keys.APPOINTMENTS, keys.PROCEDURES, keys.SERVICE_REQUESTS):
-            for r in record.get(key) or []:
-                item = read_procedure(r, index, codes)
-                if item is not None and item.key not in draft_keys and item.key not in {p.key for p in found}:
-                    found.append(item)
-        found.sort(key=lambda p: p.procedure.date)
-        procedures = [p.procedure for p in found[:MAX_PROCEDURES]]
-
+    procedures = _procedure_list(drafts, record, index, codes, draft_keys) if procedures_known else None
     egfr_unreadable: list[str] = []
     renal = _renal(record, codes, egfr_unreadable)
+    ldn = _ldn_of_draft(ldn_draft, ldn_any_record) if ldn_draft is not None else None
     context = PatientContext(ldn=ldn, medications=medications, procedures=procedures, renal=renal)
     notes = _notes(record, renal, procedures_known, codes)
     return Mapped(context, drafts, ldn_draft, ldn_record, notes, ldn_any_record is not None,
