@@ -1,6 +1,7 @@
 """The audit store: one database behind SQLAlchemy 2, SQLite (embedded default) or PostgreSQL, with the
-`decisions` table (the audit trail) and the CDS Hooks analytics tables (`cds_card`, `cds_feedback`). One engine
-per process serves them all (make_engine): every call has a timeout.
+`decisions` table (the audit trail), the CDS Hooks analytics tables (`cds_card`, `cds_feedback`) and the CDS Hooks
+replay table shared by every worker and replica (`cds_jti`, service/audit/jti.py). One engine per process serves
+them all (make_engine): every call has a timeout.
 
 * SQLite: `sqlite:///var/audit.db` (relative to the working directory; the parent folder is created), WAL
   journal, a busy timeout, synchronous=FULL (a committed audit record survives a crash of the process, and of
@@ -108,8 +109,21 @@ class DecisionRow(Base):
     )
 
 
+class JtiRow(Base):
+    """A CDS Hooks JWT id seen by any worker or replica (service.audit.jti): the key is a hash of (iss, jti);
+    the row stops counting (and is swept) once the token could no longer pass its exp check."""
+
+    __tablename__ = "cds_jti"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+    __table_args__ = (Index("ix_cds_jti_expires_at", "expires_at"),)
+
+
 metadata = Base.metadata
 decisions = DecisionRow.__table__
+jti_table = JtiRow.__table__
 
 # CDS Hooks analytics (service/audit/feedback.py): the cards issued (no patient data) and the feedback on them.
 cds_cards = Table(

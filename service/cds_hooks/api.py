@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from ..audit.feedback import FeedbackWrite
+from ..audit.jti import JtiStore
 from ..core.decision import Decision, Evaluator
 from ..knowledge.base import KnowledgeBase
 from ..settings import Settings
@@ -61,7 +62,10 @@ def install(app: Any, settings: Settings) -> None:
     app.state.cds_jwt_verifier = JwtVerifier(load_issuers(settings.cds_issuers_file),
                                              leeway_s=settings.cds_jwt_leeway_s,
                                              max_lifetime_s=settings.cds_jwt_max_lifetime_s,
-                                             jwks_cache_s=settings.cds_jwks_cache_s)
+                                             jwks_cache_s=settings.cds_jwks_cache_s,
+                                             # one replay check for every worker and replica: the audit database
+                                             replay=JtiStore(app.state.auditor.store.engine,
+                                                             settings.cds_jwt_leeway_s))
     app.state.cds_http_transport = None          # tests put a local stub here: no network in tests
     app.add_middleware(CdsJwtMiddleware)
 

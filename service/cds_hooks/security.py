@@ -10,14 +10,15 @@ With trusted issuers configured (CDS_ISSUERS_FILE), every request under /cds-ser
      …/cds-services/{id}/feedback; behind a proxy, PUBLIC_BASE_URL says what "exact" is);
   5. `exp`, `iat` (and Epic's `nbf`) with a small clock skew; a lifetime of at most CDS_JWT_MAX_LIFETIME_S;
   6. `tenant` on the issuer's list, when it has one;
-  7. `jti` not seen before (kept until the token expires).
+  7. `jti` not seen before by any worker or replica (kept until the token expires); a replay store that cannot
+     answer fails the check (closed, never open).
 Any failure: 401 with an empty body and `WWW-Authenticate: Bearer` (nothing for an attacker to learn). The log
 line says which step failed and the issuer when it is a trusted one; never the token.
 
 Time claims must be finite numbers (NaN passes every comparison; a 310-digit integer overflows a float).
-The replay check goes through a ReplayGuard: `seen(jti, exp) -> bool`. The one here is per process (with
-several workers a replayed token could reach another one within its lifetime); a guard backed by the shared
-database can take its place (JwtVerifier(replay=...)) without any change to the verifier.
+The replay check goes through a ReplayGuard: `seen(jti, exp) -> bool`. The service gives every verifier the one in
+the audit database (service.audit.jti.JtiStore, shared by all workers and replicas); MemoryReplayGuard, per
+process, is what a verifier built without one uses.
 """
 from __future__ import annotations
 
@@ -257,7 +258,11 @@ class JwtVerifier:
             raise Unauthorized("tenant not allow-listed", iss)
         if not isinstance(jti, str) or not jti or len(jti) > 512:
             raise Unauthorized("no jti", iss)
-        if self.replay.seen(f"{iss}\x1f{jti}", exp):       # type: ignore[union-attr]
+        try:                                                # a database call: off the event loop
+            replayed = await asyncio.to_thread(self.replay.seen, f"{iss}\x1f{jti}", exp)  # type: ignore[union-attr]
+        except Exception as exc:   # noqa: BLE001 - the store cannot tell: the check fails closed
+            raise Unauthorized("replay store unavailable", iss) from exc
+        if replayed:
             raise Unauthorized("replayed jti", iss)
         return claims
 

@@ -143,11 +143,11 @@ def _dropped(seen: list[tuple[int, str]], reason: str | None = None) -> int:
 def test_migrations_from_empty(db_url: str):
     assert migrate.current(db_url) is None
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0002"
+    assert migrate.current(db_url) == migrate.head() == "0003"     # one linear history: 0001, 0002, 0003
     store = AuditStore(db_url)
     try:
         insp = inspect(store.engine)
-        assert {"decisions", "alembic_version"} <= set(insp.get_table_names())
+        assert {"decisions", "cds_jti", "alembic_version"} <= set(insp.get_table_names())
         assert {i["name"] for i in insp.get_indexes("decisions")} >= {
             "ix_decisions_recorded_at", "ix_decisions_channel_recorded_at", "ix_decisions_patient_ref_hash",
             "ix_decisions_knowledge_version"}
@@ -156,7 +156,7 @@ def test_migrations_from_empty(db_url: str):
     finally:
         store.close()
     migrate.upgrade(db_url)                      # idempotent
-    assert migrate.current(db_url) == "0002"
+    assert migrate.current(db_url) == "0003"
 
 
 def test_two_processes_migrating_at_once(db_url: str):
@@ -166,7 +166,7 @@ def test_two_processes_migrating_at_once(db_url: str):
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    assert migrate.current(db_url) == "0002"
+    assert migrate.current(db_url) == "0003"
 
 
 def test_urls():

@@ -18,6 +18,8 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from service.app import create_app
+from service.audit.jti import JtiStore
+from service.audit.store import make_engine
 from service.cds_hooks.security import CdsSecurityConfigError, JwtVerifier, Unauthorized, load_issuers
 from service.settings import Settings
 
@@ -215,6 +217,20 @@ def test_tokens_are_never_logged(client, caplog):
     text = "\n".join(f"{r.getMessage()} {getattr(r, 'fields', '')}" for r in caplog.records)
     assert "CDS Hooks JWT refused" in text
     assert good not in text and bad not in text and good.split(".")[1] not in text
+
+
+def test_a_replay_store_that_cannot_answer_refuses(evaluator, issuers_file, tmp_path, caplog):
+    """The shared jti store cannot tell (here: a database without its table): the token is refused, never let
+    through unchecked."""
+    c = make_client(evaluator, Settings(cds_issuers_file=issuers_file))
+    engine = make_engine(f"sqlite:///{tmp_path}/not-migrated.db")
+    assert isinstance(c.app.state.cds_jwt_verifier.replay, JtiStore)     # the service's: the shared one
+    c.app.state.cds_jwt_verifier.replay = JtiStore(engine)
+    try:
+        _refused(_order(c, mint()))
+    finally:
+        engine.dispose()
+    assert any(getattr(r, "fields", {}).get("reason") == "replay store unavailable" for r in caplog.records)
 
 
 def test_open_without_trusted_issuers(evaluator):
