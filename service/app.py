@@ -16,6 +16,7 @@ from .web import health, problems
 from .audit.runtime import Auditor
 from .web.auth import Authenticator
 from .web.body_limit import BodyLimitMiddleware
+from .web.drain import Drain
 from .cds_hooks import api as cds_hooks
 from .core.decision import Evaluator
 from .core.engine import EngineError
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.drain.install(settings.shutdown_drain_s)   # SIGTERM: /readyz 503 first, then stop
         yield
         auditor.close()                       # graceful shutdown: flush every queued audit record
 
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     app.state.evaluator = evaluator
     app.state.auditor = auditor
     app.state.settings = settings
+    app.state.drain = Drain()
     app.state.authenticator = Authenticator.from_files(settings.api_keys_file, settings.auth_issuers_file,
                                                        max_lifetime_s=settings.auth_jwt_max_lifetime_s)
     problems.install(app)

@@ -8,6 +8,7 @@ an all-clear). `make run` and the Dockerfile both start the service this way.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -21,17 +22,40 @@ from .core.decision import Evaluator
 from .knowledge.base import load_knowledge
 from .knowledge.errors import KnowledgeError
 from .audit import migrate
-from .settings import Settings
+from .settings import OPEN_NETWORK_CONSENT, Settings
 from .web.telemetry import configure_logging
 
 log = logging.getLogger("ldn.serve")
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def open_parts(settings: Settings) -> list[str]:
+    """The endpoints these settings leave without authentication."""
+    return [name for name, is_open in (("/v1/*", not (settings.api_keys_file or settings.auth_issuers_file)),
+                                       ("/cds-services", settings.cds_issuers_file is None)) if is_open]
+
+
 def refusals(settings: Settings) -> list[str]:
-    """Why production must not start with these settings (empty: it may)."""
-    if settings.ldn_env != "production":
-        return []
+    """Why the service must not start with these settings (empty: it may). Open mode (no authentication) is for
+    loopback only, unless a closed test network is declared with LDN_ALLOW_OPEN_NETWORK; production needs more."""
     problems = []
+    unauthenticated = open_parts(settings)
+    if unauthenticated and not is_loopback(settings.host) \
+            and settings.ldn_allow_open_network != OPEN_NETWORK_CONSENT:
+        problems.append(f"no authentication on {' and '.join(unauthenticated)} while listening on "
+                        f"{settings.host}, beyond loopback (configure API_KEYS_FILE or AUTH_ISSUERS_FILE and "
+                        f"CDS_ISSUERS_FILE; or HOST=127.0.0.1; or, on a closed test network only, "
+                        f"LDN_ALLOW_OPEN_NETWORK={OPEN_NETWORK_CONSENT})")
+    if settings.ldn_env != "production":
+        return problems
     if not (settings.api_keys_file or settings.auth_issuers_file):
         problems.append("no authentication for /v1/* (set API_KEYS_FILE or AUTH_ISSUERS_FILE)")
     if settings.cds_issuers_file is None:
@@ -72,16 +96,14 @@ def main() -> int:
         return 2
     refused = refusals(settings)
     if refused:
-        log.error("start-up stopped: LDN_ENV=production but %s", "; ".join(refused))
+        log.error("start-up stopped (LDN_ENV=%s): %s", settings.ldn_env, "; ".join(refused))
         return 2
     log.info("knowledge %s: %d active rules", kb.version, len(kb.active_rules))
-    open_v1 = not (settings.api_keys_file or settings.auth_issuers_file)
-    open_cds = settings.cds_issuers_file is None
-    if open_v1 or open_cds:
-        log.warning("embedded default: no authentication on %s; listening on %s:%d%s",
-                    " and ".join(n for n, o in (("/v1/*", open_v1), ("/cds-services", open_cds)) if o),
-                    settings.host, settings.port,
-                    " (loopback only)" if settings.host in ("127.0.0.1", "localhost", "::1") else "")
+    unauthenticated = open_parts(settings)
+    if unauthenticated:
+        log.warning("NO AUTHENTICATION on %s; listening on %s:%d%s", " and ".join(unauthenticated),
+                    settings.host, settings.port, " (loopback only)" if is_loopback(settings.host)
+                    else " (LDN_ALLOW_OPEN_NETWORK: anyone on this network can call it)")
     try:
         migrate.upgrade(settings.database_url)    # before the workers, so they never race on a fresh store
     except Exception as exc:

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from .knowledge.base import PROJECT_ROOT
 
 
+OPEN_NETWORK_CONSENT = "i-understand-anyone-on-this-network-can-call-it"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
@@ -21,6 +24,11 @@ class Settings(BaseSettings):
     contract_path: Path = Field(PROJECT_ROOT / "openapi.yaml", description="The OpenAPI contract the service serves.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Requests with larger bodies get 413.")
     log_level: str = Field("info", description="Python log level.")
+    shutdown_drain_s: float = Field(0, ge=0, le=300, description="On SIGTERM, how long a worker keeps serving "
+                                                                  "with /readyz answering 503 before it stops.")
+    ldn_allow_open_network: str | None = Field(
+        None, description=f"Only on a closed test network: set to {OPEN_NETWORK_CONSENT} to serve without "
+                          "authentication on an address other than loopback.")
     ldn_env: Literal["development", "production"] = Field(
         "development", description="production refuses to start without authentication, trusted proxy "
                                    "addresses and an audit HMAC secret.")

@@ -45,6 +45,9 @@ async def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses=error_responses(503),
             summary="Readiness: knowledge loaded and the engine answers")
 async def readyz(request: Request):
+    drain = getattr(request.app.state, "drain", None)
+    if drain is not None and drain.draining:     # shutting down: the load balancer stops sending first
+        return problem_response(503, "Draining", "This worker is shutting down; send requests elsewhere.")
     ev = getattr(request.app.state, "evaluator", None)
     if ev is None:
         return problem_response(503, "Not ready", "The knowledge base is not loaded.")
