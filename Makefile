@@ -8,17 +8,23 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
-STAMP  := $(VENV)/.installed
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
 # FHIR R4 4.0.1 validation in tests: fhir.resources 6.4 (pydantic 1) in an environment of its own (tools/r4_validate.py)
 R4VENV ?= .venv-r4
 R4STAMP := $(R4VENV)/.installed
 
-.PHONY: run test venv openapi schemas lint-docker bench clean
+.PHONY: run test venv openapi schemas lint-docker bench clean proof-scaleout
 
-$(STAMP): pyproject.toml constraints.txt
+# `make run` installs what the service needs (the project's dependencies); `make test` adds the `test` extra.
+$(STAMP_RUN): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.11 is required (durable-rules does not support 3.13)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@touch $@
+
+$(STAMP_TEST): $(STAMP_RUN)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $@
 
@@ -28,22 +34,27 @@ $(R4STAMP): tools/r4-constraints.txt
 	$(R4VENV)/bin/python -m pip install --quiet -r tools/r4-constraints.txt
 	@touch $@
 
-venv: $(STAMP)
+venv: $(STAMP_TEST)
 
-run: $(STAMP)
+run: $(STAMP_RUN)
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(BIN)/python -m service.serve
 
-test: $(STAMP) $(R4STAMP)
+test: $(STAMP_TEST) $(R4STAMP)
 	LDN_R4_PYTHON=$(R4VENV)/bin/python $(BIN)/python -m pytest -q
 
+# Scale-out proof (tests/test_proof_scaleout.py runs it in `make test`): nginx in front of two replicas on one
+# PostgreSQL, loopback only. Installs Debian's nginx when missing (root).
+proof-scaleout: $(STAMP_TEST) postgres
+	$(BIN)/python -m tools.proof_scaleout
+
 # Regenerate the committed contract and JSON Schemas from the code (tests fail when they drift).
-openapi: $(STAMP)
+openapi: $(STAMP_RUN)
 	$(BIN)/python -m tools.contract openapi > openapi.yaml
 
-schemas: $(STAMP)
+schemas: $(STAMP_RUN)
 	$(BIN)/python -m tools.contract schemas
 
-bench: $(STAMP)
+bench: $(STAMP_TEST)
 	$(BIN)/python -m bench.run
 
 clean:
@@ -61,3 +72,4 @@ postgres-stop:
 test: postgres
 test: export TEST_DATABASE_URL ?= $(shell bash .ci/postgres.sh url)
 test: export TEST_PG_CTL ?= $(shell bash .ci/postgres.sh pgctl)
+proof-scaleout: export TEST_DATABASE_URL ?= $(shell bash .ci/postgres.sh url)
