@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from importlib.metadata import version as package_version
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -17,6 +18,7 @@ from .audit.runtime import Auditor
 from .web.auth import Authenticator
 from .web.body_limit import BodyLimitMiddleware
 from .web.drain import Drain
+from .web.metrics import BUILD_INFO
 from .cds_hooks import api as cds_hooks
 from .core.decision import Evaluator
 from .core.engine import EngineError
@@ -68,5 +70,6 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
     app.add_middleware(TelemetryMiddleware)   # outermost: every response gets a request id and a log line
 
     serve_contract(app, settings.contract_path)
+    BUILD_INFO.labels(package_version("ldn-cds"), evaluator.kb.version).set(1)
     log.info("knowledge %s loaded: %d active rules", evaluator.kb.version, len(evaluator.kb.active_rules))
     return app

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any, Awaitable, Callable
 
-from .metrics import REQUEST_SECONDS
+from .metrics import REQUEST_SECONDS, REQUESTS, channel
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -79,6 +79,7 @@ class TelemetryMiddleware:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             REQUEST_SECONDS.labels(route, scope["method"], str(status)).observe(elapsed)
+            REQUESTS.labels(channel(scope.get("path", "")), str(status)).inc()
             access_log.info("request", extra={"fields": {"method": scope["method"], "route": route,
                                                          "status": status, "duration_ms": round(elapsed * 1000, 3)}})
             request_id_var.reset(token)

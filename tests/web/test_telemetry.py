@@ -59,3 +59,40 @@ def test_metrics_count_advisories_and_requests(client):
     assert 'ldn_advisories_total{rule_id="ldn-dose-above-range",severity="warning"}' in text
     assert 'ldn_not_evaluated_total{rule_id="ldn-opioid-coadministration"}' in text
     assert 'ldn_http_request_duration_seconds_count{method="POST",route="/v1/evaluations",status="200"}' in text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_requests_are_counted_per_channel(client):
+    before = client.get("/metrics").text
+    calls = {"evaluation": client.post("/v1/evaluations", json={"ldn": {"status": "active", "dose_mg": 4.5}}),
+             "order-check": client.post("/v1/order-checks", json={"order": {"name": "LDN 4.5 mg"}}),
+             "audit-read": client.get("/v1/evaluations/not-a-recorded-id"),
+             "catalogue": client.get("/v1/rules"),
+             "cds-hooks": client.get("/cds-services"),
+             "cds-feedback": client.post("/cds-services/ldn-order-sign/feedback", json={})}
+    after = client.get("/metrics").text
+    for channel, response in calls.items():
+        labels = {"channel": channel, "status": str(response.status_code)}
+        assert _sample(after, "ldn_requests_total", **labels) - _sample(before, "ldn_requests_total", **labels) == 1
+    assert _sample(after, "ldn_requests_total", channel="operations", status="200") >= 1
+
+
+def test_build_info_names_the_version_and_the_knowledge(client, kb):
+    text = client.get("/metrics").text
+    assert _sample(text, "ldn_build_info", version="1.0.0", knowledge_version=kb.version) == 1
+
+
+def test_channels_never_carry_an_id():
+    from service.web.metrics import channel
+    assert channel("/v1/evaluations/0f1e") == channel("/v1/order-checks/x") == "audit-read"
+    assert channel("/cds-services/ldn-order-sign") == "cds-hooks"
+    assert channel("/cds-services/anything/feedback") == "cds-feedback"
+    assert channel("/v1/evaluations") == "evaluation" and channel("/v1/order-checks") == "order-check"
+    assert channel("/no/such/path/p-123") == "other" and channel("/readyz") == "operations"
