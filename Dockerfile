@@ -14,11 +14,16 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt .
 
 # Runtime stage: no compiler, non-root, only what the service reads at run time.
 FROM python:3.12-slim-bookworm
+# Production by default: outside loopback the service refuses to start without authentication, issuers, the
+# proxy's address and an audit HMAC secret (deploy/compose.yaml and deploy/kubernetes/ provide them). SIGTERM
+# drains first: /readyz answers 503 for SHUTDOWN_DRAIN_S while requests are still served.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    LDN_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
-    WORKERS=2
+    WORKERS=2 \
+    SHUTDOWN_DRAIN_S=10
 RUN groupadd --system --gid 10001 ldn \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin ldn
 WORKDIR /app

@@ -30,3 +30,11 @@ def test_dockerfile_shape():
     assert 'CMD ["python", "-m", "service.serve"]' in runtime         # under the supervisor
     for path in ("rules", "schemas", "openapi.yaml"):
         assert f"COPY --chown=root:root {path}" in runtime
+
+
+def test_the_image_never_runs_open():
+    """0.0.0.0 in a container: production settings, so start-up refuses without authentication (service.serve),
+    and no opt-out of the open-network check is baked in."""
+    runtime = (ROOT / "Dockerfile").read_text()
+    assert "LDN_ENV=production" in runtime and "HOST=0.0.0.0" in runtime
+    assert "LDN_ALLOW_OPEN_NETWORK" not in runtime and "LDN_ENV=development" not in runtime

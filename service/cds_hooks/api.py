@@ -65,7 +65,8 @@ def install(app: Any, settings: Settings) -> None:
                                              jwks_cache_s=settings.cds_jwks_cache_s,
                                              # one replay check for every worker and replica: the audit database
                                              replay=JtiStore(app.state.auditor.store.engine,
-                                                             settings.cds_jwt_leeway_s))
+                                                             settings.cds_jwt_leeway_s),
+                                             required=settings.cds_issuers_file is not None)
     app.state.cds_http_transport = None          # tests put a local stub here: no network in tests
     app.add_middleware(CdsJwtMiddleware)
 

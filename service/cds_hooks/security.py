@@ -172,6 +172,7 @@ class JwtVerifier:
     clock: Callable[[], float] = time.time
     transport: httpx.AsyncBaseTransport | None = None      # tests: a local stub instead of the network
     replay: ReplayGuard | None = None                        # default: a MemoryReplayGuard for this process
+    required: bool = False           # an issuers file was given: closed even while it trusts nobody
     _jwks: dict[str, _CachedJwks] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -180,7 +181,7 @@ class JwtVerifier:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.issuers)
+        return bool(self.issuers) or self.required
 
     async def _fetch_jwks(self, url: str) -> dict[str, jwt.PyJWK]:
         async with httpx.AsyncClient(transport=self.transport, timeout=httpx.Timeout(3.0),

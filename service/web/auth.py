@@ -59,14 +59,15 @@ def _finite_time(value: Any) -> bool:
 
 class Authenticator:
     def __init__(self, api_keys: dict[str, Principal], issuers: dict[str, Issuer], *,
-                 max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S):
+                 max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S, configured: bool = False):
         self._keys = api_keys           # key hash -> principal
         self._issuers = issuers
         self._max_lifetime_s = max_lifetime_s
+        self._configured = configured   # a keys or issuers file was given: closed even while it lists nobody
 
     @property
     def enabled(self) -> bool:
-        return bool(self._keys or self._issuers)
+        return bool(self._keys or self._issuers or self._configured)
 
     @classmethod
     def from_files(cls, api_keys_file: Path | None, issuers_file: Path | None, *,
@@ -88,7 +89,7 @@ class Authenticator:
             for iss, entry in (doc.get("issuers") or {}).items():
                 jwks = _load(Path(issuers_file).parent / entry["jwks_file"])
                 issuers[iss] = Issuer(audience=entry["audience"], keys=jwt.PyJWKSet.from_dict(jwks))
-        return cls(keys, issuers, max_lifetime_s=max_lifetime_s)
+        return cls(keys, issuers, max_lifetime_s=max_lifetime_s, configured=bool(api_keys_file or issuers_file))
 
     def authenticate(self, api_key: str | None, bearer: str | None) -> Principal | None:
         if api_key:

@@ -123,3 +123,16 @@ def test_v1_jwt_lifetime_is_bounded(secured, signing_key):
 def test_v1_jwt_time_claims_must_be_finite(secured, signing_key, claim, value):
     response = secured.post("/v1/evaluations", json=BODY, headers=_bearer(signing_key, **{claim: value}))
     assert response.status_code == 401
+
+
+def test_a_keys_file_that_lists_nobody_is_closed_not_open(tmp_path, evaluator):
+    """An empty API_KEYS_FILE (a fresh `keys:` file) and an empty CDS_ISSUERS_FILE refuse everyone: configuring
+    authentication never falls back to the open embedded default."""
+    (tmp_path / "keys.yaml").write_text("keys:\n")
+    (tmp_path / "issuers.yaml").write_text("issuers: {}\n")
+    client = TestClient(create_app(Settings(api_keys_file=tmp_path / "keys.yaml",
+                                            cds_issuers_file=tmp_path / "issuers.yaml"), evaluator=evaluator))
+    assert client.post("/v1/evaluations", json={"ldn": {"status": "active", "dose_mg": 4.5}}).status_code == 401
+    assert client.get("/v1/rules").status_code == 401
+    assert client.get("/cds-services").status_code == 401
+    assert client.get("/healthz").status_code == 200
