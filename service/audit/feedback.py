@@ -101,10 +101,12 @@ class FeedbackStore:
                  "indicator": c.indicator, "issued_at": now} for c in issued.cards])
 
     def _feedback(self, conn: Connection, rows: list[FeedbackRow], now: str) -> tuple[int, int]:
-        stmt = self._insert_ignoring_duplicates(cds_feedback, ["service_id", "card_uuid", "outcome_timestamp"])
+        # RETURNING names the row only when it was inserted: rowcount is -1 here on PostgreSQL (psycopg 3).
+        stmt = self._insert_ignoring_duplicates(cds_feedback, ["service_id", "card_uuid", "outcome_timestamp"]) \
+            .returning(cds_feedback.c.id)
         stored = 0
         for row in rows:
-            stored += max(conn.execute(stmt, {**row.__dict__, "received_at": now}).rowcount, 0)
+            stored += conn.execute(stmt, {**row.__dict__, "received_at": now}).first() is not None
         return stored, len(rows) - stored
 
     def ping(self) -> bool:

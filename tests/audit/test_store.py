@@ -39,6 +39,7 @@ from service.audit.store import AuditStore, metadata, normalize_url
 from service.audit.writer import AuditWriter
 from service.core.context import PatientContext
 from service.knowledge.base import load_knowledge
+from tools.scratch_db import fresh_database
 
 from ..conftest import FIXED_TODAY
 
@@ -74,24 +75,9 @@ def backend(request) -> str:
     return request.param
 
 
-def _pg_admin():
-    return create_engine(normalize_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT",
-                         poolclass=NullPool)
-
-
-@contextlib.contextmanager
-def fresh_pg_database(prefix: str = "audit_t") -> Iterator[str]:
+def fresh_pg_database(prefix: str = "audit_t") -> contextlib.AbstractContextManager[str]:
     """The URL of a new, empty database in the test cluster, dropped afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield normalize_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    return fresh_database(PG_URL, prefix)
 
 
 @pytest.fixture

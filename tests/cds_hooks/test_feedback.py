@@ -15,6 +15,7 @@ from service.cds_hooks.feedback import rows_of, summary
 from service.cds_hooks.models import FeedbackRequest
 from service.settings import Settings
 
+from ..audit.test_store import backend, db_url   # noqa: F401 - the per-backend database fixtures
 from .support import (appointment, bundle, cards_by_rule, egfr, error_fields, example, hook_request,
                       ldn_draft, make_client, oxycodone, post_hook, record)
 
@@ -120,6 +121,15 @@ def test_storage_survives_a_restart(tmp_path):
     (service,) = summary(FeedbackStore(store.engine)).services
     store.close()
     assert service.override_reasons[0].code == "d7ecf885" and service.override_reasons[0].display is None
+
+
+def test_receipts_count_new_and_duplicate_feedback_on_both_databases(db_url):
+    """On PostgreSQL the driver's rowcount is -1 for these inserts: every new item was counted a duplicate.
+    Two stores on one database: two replicas."""
+    migrate.upgrade(db_url)
+    items = FeedbackRequest.model_validate(example("spec3-feedback-accepted.json")).feedback
+    assert _save(db_url, items) == (1, 0)
+    assert _save(db_url, items) == (0, 1)
 
 
 def test_feedback_uses_the_audit_stores_one_engine(client):
