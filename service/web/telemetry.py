@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 
 from .metrics import REQUEST_SECONDS, REQUESTS, channel
 
+CLIENT_GONE = 499                   # nginx's "client closed request": counted, never mistaken for a 500
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = logging.getLogger("ldn.access")
@@ -62,7 +63,7 @@ class TelemetryMiddleware:
         inbound = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
         rid = inbound if _SAFE_ID.match(inbound) else uuid.uuid4().hex
         token = request_id_var.set(rid)
-        status = 500
+        status = 0
         start = time.perf_counter()
 
         async def send_with_id(message: dict[str, Any]) -> None:
@@ -75,7 +76,11 @@ class TelemetryMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException:
+            status = status or 500          # the server-error handler outside answers 500
+            raise
         finally:
+            status = status or CLIENT_GONE  # no response and no error: the client left before the answer
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             REQUEST_SECONDS.labels(route, scope["method"], str(status)).observe(elapsed)

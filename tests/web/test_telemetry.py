@@ -96,3 +96,31 @@ def test_channels_never_carry_an_id():
     assert channel("/cds-services/anything/feedback") == "cds-feedback"
     assert channel("/v1/evaluations") == "evaluation" and channel("/v1/order-checks") == "order-check"
     assert channel("/no/such/path/p-123") == "other" and channel("/readyz") == "operations"
+
+
+def test_a_client_that_leaves_mid_body_is_499_not_500(app, client, log_lines):
+    """A client gone before its body arrived (a slow client cut, a closed tab) gets no answer; it is counted as
+    nginx counts it (499), never as a server error."""
+    import asyncio
+
+    messages = [{"type": "http.request", "body": b'{"as_of"', "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/evaluations", "raw_path": b"/v1/evaluations", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096"), (b"host", b"t")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+    def counts() -> tuple[float, float]:
+        text = client.get("/metrics").text
+        return tuple(_sample(text, "ldn_requests_total", channel="evaluation", status=s) for s in ("499", "500"))
+    before = counts()
+    asyncio.run(app(scope, receive, send))
+    assert sent == []
+    assert counts() == (before[0] + 1, before[1])
+    assert [line["status"] for line in log_lines() if line["msg"] == "request" and line["route"] != "/metrics"] \
+        == [499]
