@@ -111,8 +111,8 @@ class HookRequestBase(Lenient):
         None, description=f"Accepted and ignored, except `{INCLUDE_INFO_EXTENSION}`: true, which asks for "
                           "info-level cards too.")
 
-    # The prefetch as parsed from the request body, once validated: read as it is (prefetch_data), since dumping
-    # the models back to dicts cost ~0.2 ms per call (57 resources) and produced the same data.
+    # The prefetch as parsed from the request body, once validated: read as it is (prefetch_data) rather than
+    # dumped back from the models, which gives the same data at a cost (bench/README.md).
     _prefetch_input: dict[str, Any] | None = PrivateAttr(None)
 
     @model_validator(mode="wrap")
