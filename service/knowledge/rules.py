@@ -61,6 +61,7 @@ class Rule:
     file: str
     raw: dict[str, Any] = field(repr=False)  # the file as written, for the catalogue
     sha256: str = ""
+    history: tuple[dict[str, str], ...] = ()  # newest first: version, date, change (optional in rule files)
 
     @property
     def active(self) -> bool:
@@ -100,6 +101,21 @@ def _check_template(text: str, rule_file: str, rule_id: str, where: str, params:
                                  rule=rule_id, field=where)
 
 
+def _check_history(doc: dict[str, Any], rule_file: str, rule_id: str) -> None:
+    """A history, when there is one, starts with the version in force (dated `revised`) and names each version
+    once: a bumped version without its history entry stops start-up."""
+    history = doc.get("history")
+    if not history:
+        return
+    if history[0]["version"] != doc["version"] or history[0]["date"] != doc["revised"]:
+        raise KnowledgeError(rule_file, f"the newest history entry must be version {doc['version']} dated "
+                             f"{doc['revised']} (the rule's version and revised date)", rule=rule_id,
+                             field="history[0]")
+    versions = [h["version"] for h in history]
+    if len(set(versions)) != len(versions):
+        raise KnowledgeError(rule_file, "a version is listed twice", rule=rule_id, field="history")
+
+
 def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and its document, valid against schemas/rule.schema.json and named after its id."""
     name = str(path)
@@ -114,6 +130,9 @@ def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str
     for key in ("released", "revised"):
         if key in doc and not isinstance(doc[key], str):
             doc[key] = str(doc[key])
+    for entry in doc.get("history") or ():
+        if isinstance(entry, dict) and "date" in entry and not isinstance(entry["date"], str):
+            entry["date"] = str(entry["date"])
     rule_id = doc.get("id") if isinstance(doc.get("id"), str) else None
     errors = sorted(jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
                     .iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
@@ -122,6 +141,7 @@ def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str
         raise KnowledgeError(name, message, rule=rule_id, field=where)
     if path.stem != rule_id:
         raise KnowledgeError(name, f"file must be named {rule_id}.yaml", rule=rule_id, field="id")
+    _check_history(doc, name, rule_id)
     return data, doc
 
 
@@ -226,7 +246,7 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
         escalations=escalations, evidence=tuple(doc.get("evidence") or ()), summary=doc["advisory"]["summary"],
         detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=citations,
         coding=dict(doc.get("coding") or {}), tests=tuple(doc["tests"]), file=path.name, raw=doc,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(), history=tuple(doc.get("history") or ()),
     )
 
 

@@ -112,6 +112,10 @@ def test_counterpart_is_one_class_or_a_list_of_classes(tmp_path, counterpart, ok
     (lambda d: d.update(colour="red"), "(top level)", "colour"),
     (lambda d: d.update(suggestions=[{"kind": "hold-before-procedure", "from": "nope", "latest": "nope"}]),
      "suggestions[0]", "unknown parameter"),
+    (lambda d: d.update(version="1.0.1"), "history[0]", "newest history entry must be version 1.0.1"),
+    (lambda d: d.update(revised="2026-12-01"), "history[0]", "dated 2026-12-01"),
+    (lambda d: d["history"].append(dict(d["history"][0])), "history", "listed twice"),
+    (lambda d: d["history"][0].pop("change"), "history[0]", "'change' is a required property"),
 ])
 def test_a_broken_rule_file_names_file_rule_and_field(tmp_path, edit, field, words):
     err = _break(tmp_path, "ldn-opioid-coadministration", edit)
