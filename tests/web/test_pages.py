@@ -11,7 +11,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.auth import hash_key
+from service.web.auth import hash_key
 from service.knowledge.sources import fold_whitespace
 from service.settings import Settings
 from service.web.urls import quote_anchor

@@ -24,7 +24,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from service.auth import hash_key
+from service.web.auth import hash_key
 from service.web.urls import quote_anchor
 
 from ..cds_hooks.support import appointment, bundle, hook_request, ldn_draft, oxycodone, record
