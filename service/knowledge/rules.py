@@ -101,19 +101,23 @@ def _check_template(text: str, rule_file: str, rule_id: str, where: str, params:
                                  rule=rule_id, field=where)
 
 
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
 def _check_history(doc: dict[str, Any], rule_file: str, rule_id: str) -> None:
-    """A history, when there is one, starts with the version in force (dated `revised`) and names each version
-    once: a bumped version without its history entry stops start-up."""
-    history = doc.get("history")
-    if not history:
-        return
-    if history[0]["version"] != doc["version"] or history[0]["date"] != doc["revised"]:
-        raise KnowledgeError(rule_file, f"the newest history entry must be version {doc['version']} dated "
-                             f"{doc['revised']} (the rule's version and revised date)", rule=rule_id,
-                             field="history[0]")
-    versions = [h["version"] for h in history]
+    """A history, when there is one, lists released versions newest first, each once, none above the version in
+    force (a bumped version may not have its entry yet: the rule page says so)."""
+    versions = [h["version"] for h in doc.get("history") or ()]
     if len(set(versions)) != len(versions):
         raise KnowledgeError(rule_file, "a version is listed twice", rule=rule_id, field="history")
+    for i, (newer, older) in enumerate(zip(versions, versions[1:])):
+        if _semver(newer) < _semver(older):
+            raise KnowledgeError(rule_file, "history must list versions newest first", rule=rule_id,
+                                 field=f"history[{i + 1}]")
+    if versions and _semver(versions[0]) > _semver(doc["version"]):
+        raise KnowledgeError(rule_file, f"history names version {versions[0]}, above the rule's version "
+                             f"{doc['version']}", rule=rule_id, field="history[0]")
 
 
 def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:

@@ -216,3 +216,21 @@ def test_api_docs_served_offline_and_off_by_default_in_production(evaluator, env
                 assert client.get(asset).status_code == 200
     nav = texts(parse(client.get("/rules").text), "nav")[0]
     assert ("API documentation" in nav) is docs
+
+
+def test_a_bumped_version_without_its_history_entry_is_said_so(tmp_path):
+    import shutil
+
+    from service.core.decision import Evaluator
+    from service.knowledge.base import load_knowledge
+
+    from ..conftest import ROOT
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    path = rules / "ldn" / "ldn-dose-below-range.yaml"
+    path.write_text(path.read_text().replace("version: 1.0.0\ntitle", "version: 1.1.0\ntitle", 1))
+    kb = load_knowledge(rules, check_lock=False)          # a rule author's trial run: not locked yet
+    client = TestClient(create_app(Settings(rules_dir=rules), evaluator=Evaluator(kb)))
+    page = text(parse(client.get("/rules/ldn-dose-below-range").text))
+    assert "Version 1.1.0 (revised 2026-11-22) has no history entry yet." in page
+    assert "has no history entry yet" not in text(parse(client.get("/rules/ldn-dose-above-range").text))
