@@ -92,7 +92,7 @@ class FhirAuthorization(Lenient):
     or logged (SecretStr keeps it out of reprs)."""
     access_token: SecretStr = Field(min_length=1)
     token_type: str | None = None
-    expires_in: int | None = None
+    expires_in: int | float | None = None   # seconds; JSON Schema's integer includes 3600.0 (not used by us)
     scope: str | None = None
     subject: str | None = None
     patient: str | None = None

@@ -20,7 +20,7 @@ from .errors import KnowledgeError
 
 LOCK_FILE = "versions.lock.yaml"
 # version: what is being locked. released/revised: dates about the version. history: what each version changed
-# (the record of versions, checked at load to start with the version in force). tests: the rule's own cases (they
+# (the record of versions: documentation, like the dates). tests: the rule's own cases (they
 # check the rule, they are not part of it; a broken case fails `ldn-rules test` and start-up instead).
 HASH_EXCLUDED = frozenset({"version", "released", "revised", "history", "tests"})
 _HEADER = ("# Rule id -> version -> content hash (service/knowledge/lock.py). Written by `ldn-rules lock`;\n"
