@@ -73,3 +73,16 @@ test: postgres
 test: export TEST_DATABASE_URL ?= $(shell bash .ci/postgres.sh url)
 test: export TEST_PG_CTL ?= $(shell bash .ci/postgres.sh pgctl)
 proof-scaleout: export TEST_DATABASE_URL ?= $(shell bash .ci/postgres.sh url)
+
+# Headless Chromium for the browser tests (tests/web/test_pages_browser.py): Debian's package, installed when
+# missing (root), as PostgreSQL is. Playwright drives it (it cannot download browsers of its own here).
+.PHONY: chromium
+chromium:
+	@bash .ci/chromium.sh >/dev/null
+test: chromium
+
+# Spectral for the contract lint (tests/web/test_openapi_doc.py): npm ci into tools/spectral/node_modules.
+.PHONY: spectral
+spectral:
+	@bash .ci/spectral.sh >/dev/null
+test: spectral

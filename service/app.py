@@ -27,6 +27,7 @@ from .settings import Settings
 from .web.openapi import API_VERSION, DESCRIPTION, TITLE, serve_contract
 from .web.telemetry import TelemetryMiddleware
 from .web import codesystems
+from .web import docs, pages
 
 log = logging.getLogger("ldn.app")
 
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
         yield
         auditor.close()                       # graceful shutdown: flush every queued audit record
 
-    app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title=TITLE, version=API_VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)      # FastAPI's own docs load from a CDN: see web/docs.py
     app.state.evaluator = evaluator
     app.state.auditor = auditor
     app.state.settings = settings
@@ -60,8 +62,11 @@ def create_app(settings: Settings | None = None, evaluator: Evaluator | None = N
         return problems.problem_response(503, "Evaluation failed",
                                          "The rules engine could not evaluate this request; no advice was given.")
 
-    for module in (evaluations, order_checks, audit_read, catalogue, codesystems, health, cds_hooks):
+    for module in (evaluations, order_checks, audit_read, catalogue, codesystems, health, cds_hooks, pages):
         app.include_router(module.router)
+    app.mount("/static/pages", pages.STATIC, name="pages-static")
+    if settings.docs_enabled:
+        docs.install(app, TITLE)
     cds_hooks.install(app, settings)   # JWTs on /cds-services; a broken issuers file stops start-up
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:                  # browser CDS clients (the CDS Hooks sandbox): an origin allow-list

@@ -68,3 +68,10 @@ class Settings(BaseSettings):
                                                           "proxy: the CDS Hooks JWT aud check and card links use it.")
     cors_origins: str = Field("", description="Comma-separated browser origins allowed by CORS (e.g. "
                                               "https://sandbox.cds-hooks.org). Empty: no CORS headers.")
+    api_docs: bool | None = Field(None, description="Serve the API documentation (Swagger UI at /docs, ReDoc at "
+                                                    "/redoc, assets from this service). Unset: on in development, "
+                                                    "off in production.")
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.ldn_env != "production"

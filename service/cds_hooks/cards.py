@@ -30,8 +30,8 @@ from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
 from ..web.codesystems import CARD_TOPICS, NOT_EVALUATED, RULES
-from ..web.urls import code_system_url, service_url
-from .models import Action, Card, Coding, OverrideReason, Source, Suggestion
+from ..web.urls import catalogue_page, code_system_url, rule_page, source_page
+from .models import Action, Card, Coding, Link, OverrideReason, Source, Suggestion
 
 _NS = uuid.UUID("0f7c1d52-8a4e-4c39-9a51-6d2b7e0c3a14")
 NON_ADHERENCE = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
@@ -98,7 +98,8 @@ def detail(a: Advisory, base: str) -> str:
     quotes = []
     for c in a.citations:
         stance = " *(this source disagrees)*" if c.stance == "conflicts" else ""
-        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({service_url(base, 'v1', 'sources', c.source_id)}){stance}")
+        url = source_page(base, c.source_id, c.quote)       # the passage, highlighted in its source
+        quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({url}){stance}")
     parts.append("**Sources**\n\n" + "\n\n".join(quotes))
     return "\n\n".join(parts)
 
@@ -308,8 +309,9 @@ def suggestions(a: Advisory, mapped: Mapped, decision: Decision, kb: KnowledgeBa
 
 def advisory_card(a: Advisory, hook_instance: str, base: str, sugg: list[Suggestion]) -> Card:
     return Card(uuid=_uuid(hook_instance, a.id), summary=a.summary, indicator=a.severity, detail=detail(a, base),
-                source=Source(label=f"LDN decision support: {a.title}", url=service_url(base, "v1", "rules", a.rule_id),
+                source=Source(label=f"LDN decision support: {a.title}", url=rule_page(base, a.rule_id),
                               topic=Coding(system=code_system_url(base, RULES), code=a.rule_id, display=a.title)),
+                links=[Link(label="The rule and its sources", url=rule_page(base, a.rule_id), type="absolute")],
                 suggestions=sugg or None, selectionBehavior="at-most-one" if sugg else None,
                 overrideReasons=list(OVERRIDE_REASONS) if a.severity != "info" else None)
 
@@ -358,7 +360,7 @@ def not_evaluated_card(decision: Decision, mapped: Mapped, kb: KnowledgeBase, ho
     return Card(uuid=_uuid(hook_instance, "not-evaluated", *missing, *unidentified, *mapped.unreadable),
                 summary=summary,
                 indicator="info", detail=text,
-                source=Source(label="LDN decision support: checks not run", url=service_url(base, "v1", "rules"),
+                source=Source(label="LDN decision support: checks not run", url=catalogue_page(base),
                               topic=Coding(system=code_system_url(base, CARD_TOPICS), code=NOT_EVALUATED[0],
                                            display=NOT_EVALUATED[1])))
 

@@ -92,7 +92,7 @@ class FhirAuthorization(Lenient):
     or logged (SecretStr keeps it out of reprs)."""
     access_token: SecretStr = Field(min_length=1)
     token_type: str | None = None
-    expires_in: int | None = None
+    expires_in: int | float | None = None   # seconds; JSON Schema's integer includes 3600.0 (not used by us)
     scope: str | None = None
     subject: str | None = None
     patient: str | None = None
@@ -190,6 +190,12 @@ class Source(Out):
     topic: Coding | None = None
 
 
+class Link(Out):
+    label: Text
+    url: Text = Field(description="Absolute URL.")
+    type: Literal["absolute", "smart"]
+
+
 class Action(Out):
     type: Literal["create", "update", "delete"]
     description: Text
@@ -213,6 +219,7 @@ class Card(Out):
     suggestions: Annotated[list[Suggestion], Field(min_length=1)] | None = None
     selectionBehavior: Literal["at-most-one", "any"] | None = None
     overrideReasons: Annotated[list[OverrideReason], Field(min_length=1)] | None = None
+    links: Annotated[list[Link], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _selection_behavior_with_suggestions(self) -> "Card":
@@ -300,7 +307,7 @@ class FeedbackItem(Lenient):
     model_config = ConfigDict(extra="allow", strict=True, json_schema_extra={"anyOf": [
         {"properties": {"outcome": {"const": "overridden"}}},
         {"required": ["acceptedSuggestions"],
-         "properties": {"acceptedSuggestions": {"type": "array", "minItems": 1}}}]})
+         "properties": {"acceptedSuggestions": {"type": "array", "items": {"type": "object"}, "minItems": 1}}}]})
 
     card: Annotated[str, Field(min_length=1, max_length=256, description="The card's uuid.")]
     outcome: Literal["accepted", "overridden"]

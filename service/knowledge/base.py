@@ -37,6 +37,12 @@ class KnowledgeBase:
     def active_rules(self) -> list[Rule]:
         return [r for r in self.rules.values() if r.active]
 
+    def data_elements(self, rule: Rule) -> list[tuple[str, str, bool]]:
+        """The patient data a rule uses (HTI-1): (input, data element, required), in knowledge.yaml's order.
+        A fact belongs to the input of the same name (ldn.dose_mg) or else to its top-level input (ldn.in_use)."""
+        used = set(rule.requires) | {f if f in self.inputs else f.split(".")[0] for f in rule.facts_used()}
+        return [(i, self.inputs[i]["data_element"], i in rule.requires) for i in self.inputs if i in used]
+
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:

@@ -19,9 +19,10 @@ import yaml
 from .errors import KnowledgeError
 
 LOCK_FILE = "versions.lock.yaml"
-# version: what is being locked. released/revised: dates about the version. tests: the rule's own cases (they
+# version: what is being locked. released/revised: dates about the version. history: what each version changed
+# (the record of versions: documentation, like the dates). tests: the rule's own cases (they
 # check the rule, they are not part of it; a broken case fails `ldn-rules test` and start-up instead).
-HASH_EXCLUDED = frozenset({"version", "released", "revised", "tests"})
+HASH_EXCLUDED = frozenset({"version", "released", "revised", "history", "tests"})
 _HEADER = ("# Rule id -> version -> content hash (service/knowledge/lock.py). Written by `ldn-rules lock`;\n"
            "# a rule whose content changed without a new version is refused at start-up.\n")
 

@@ -61,6 +61,7 @@ class Rule:
     file: str
     raw: dict[str, Any] = field(repr=False)  # the file as written, for the catalogue
     sha256: str = ""
+    history: tuple[dict[str, str], ...] = ()  # newest first: version, date, change (optional in rule files)
 
     @property
     def active(self) -> bool:
@@ -100,6 +101,25 @@ def _check_template(text: str, rule_file: str, rule_id: str, where: str, params:
                                  rule=rule_id, field=where)
 
 
+def _semver(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def _check_history(doc: dict[str, Any], rule_file: str, rule_id: str) -> None:
+    """A history, when there is one, lists released versions newest first, each once, none above the version in
+    force (a bumped version may not have its entry yet: the rule page says so)."""
+    versions = [h["version"] for h in doc.get("history") or ()]
+    if len(set(versions)) != len(versions):
+        raise KnowledgeError(rule_file, "a version is listed twice", rule=rule_id, field="history")
+    for i, (newer, older) in enumerate(zip(versions, versions[1:])):
+        if _semver(newer) < _semver(older):
+            raise KnowledgeError(rule_file, "history must list versions newest first", rule=rule_id,
+                                 field=f"history[{i + 1}]")
+    if versions and _semver(versions[0]) > _semver(doc["version"]):
+        raise KnowledgeError(rule_file, f"history names version {versions[0]}, above the rule's version "
+                             f"{doc['version']}", rule=rule_id, field="history[0]")
+
+
 def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and its document, valid against schemas/rule.schema.json and named after its id."""
     name = str(path)
@@ -114,6 +134,9 @@ def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str
     for key in ("released", "revised"):
         if key in doc and not isinstance(doc[key], str):
             doc[key] = str(doc[key])
+    for entry in doc.get("history") or ():
+        if isinstance(entry, dict) and "date" in entry and not isinstance(entry["date"], str):
+            entry["date"] = str(entry["date"])
     rule_id = doc.get("id") if isinstance(doc.get("id"), str) else None
     errors = sorted(jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
                     .iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
@@ -122,6 +145,7 @@ def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str
         raise KnowledgeError(name, message, rule=rule_id, field=where)
     if path.stem != rule_id:
         raise KnowledgeError(name, f"file must be named {rule_id}.yaml", rule=rule_id, field="id")
+    _check_history(doc, name, rule_id)
     return data, doc
 
 
@@ -226,7 +250,7 @@ def load_rule(path: Path, schema: dict[str, Any], *, sources: dict[str, Source],
         escalations=escalations, evidence=tuple(doc.get("evidence") or ()), summary=doc["advisory"]["summary"],
         detail=doc["advisory"]["detail"], action=doc["advisory"]["action"], citations=citations,
         coding=dict(doc.get("coding") or {}), tests=tuple(doc["tests"]), file=path.name, raw=doc,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(), history=tuple(doc.get("history") or ()),
     )
 
 

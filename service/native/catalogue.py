@@ -25,10 +25,7 @@ def _rule_detail(ev: Evaluator, rule: Rule) -> RuleDetail:
                               publisher=kb.sources[c.source_id].publisher, date=kb.sources[c.source_id].date,
                               url=f"/v1/sources/{c.source_id}", quote=c.quote, stance=c.stance, note=c.note)
         for c in rule.citations]
-    # A fact belongs to the input of the same name (ldn.dose_mg) or else to its top-level input (ldn.in_use -> ldn).
-    used = set(rule.requires) | {f if f in kb.inputs else f.split(".")[0] for f in rule.facts_used()}
-    elements = [DataElement(input=i, description=kb.inputs[i]["data_element"], required=i in rule.requires)
-                for i in kb.inputs if i in used]
+    elements = [DataElement(input=i, description=d, required=r) for i, d, r in kb.data_elements(rule)]
     attrs = SourceAttributes(developer=kb.meta["developer"], funding_source=kb.meta["funding_source"],
                              intended_use=" ".join(kb.meta["intended_use"].split()),
                              release_date=dt.date.fromisoformat(rule.released),

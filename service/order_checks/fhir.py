@@ -20,7 +20,7 @@ from typing import Any
 
 from .models import OrderCheckResponse, OrderIssueOut
 from ..web.codesystems import VERDICT, VERDICT_DISPLAY
-from ..web.urls import CODE_SYSTEMS_PATH, code_system_url, service_url
+from ..web.urls import CODE_SYSTEMS_PATH, code_system_url, rule_page
 
 FHIR_JSON = "application/fhir+json"
 SEVERITY = {"critical": "high", "warning": "moderate", "info": "low"}   # FHIR's own DetectedIssue severity codes
@@ -71,7 +71,7 @@ def detected_issue(issue: OrderIssueOut, answer: OrderCheckResponse, order_displ
         "author": {"type": "Device", "display": f"LDN decision support, knowledge {answer.knowledge_version}"},
         "implicated": _implicated(issue, order_display, answer.order.category == "ldn"),
         "detail": f"{issue.summary} {issue.detail} Recommended action: {issue.action}",
-        "reference": service_url(base, "v1", "rules", issue.rule_id),     # absolute (R4: a uri to the rule)
+        "reference": rule_page(base, issue.rule_id),    # absolute: the rule's page, where a person reads its basis
     }
     evidence = _evidence(issue)
     if evidence:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ..knowledge.base import PROJECT_ROOT
-from . import problems
+from . import openapi_doc, problems
 
 CONTRACT = PROJECT_ROOT / "openapi.yaml"
 TITLE = "LDN decision support"
@@ -39,6 +39,7 @@ def generated_openapi(app: FastAPI) -> dict[str, Any]:
     schemas = doc.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    openapi_doc.annotate(doc)
     return doc
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from service.knowledge.sources import fold_whitespace
+from service.web.urls import quote_anchor
 
 from .support import (appointment, bundle, cards_by_rule, egfr, hook_request, ldn_draft, make_client,
                                 medication_request, oxycodone, post_hook, record)
@@ -39,11 +40,14 @@ def test_end_to_end_ldn_order_with_oxycodone_and_knee_replacement(client, kb):
     assert set(cards) == {OPIOID, PERIOP}                        # info-level advice not asked for: no cards
     assert [c["indicator"] for c in response.json()["cards"]] == ["critical", "critical"]
     for rule_id, card in cards.items():
-        assert card["source"]["url"] == f"http://testserver/v1/rules/{rule_id}"
+        assert card["source"]["url"] == f"http://testserver/rules/{rule_id}"            # the rule's page
+        assert card["links"] == [{"label": "The rule and its sources", "url": f"http://testserver/rules/{rule_id}",
+                                  "type": "absolute"}]
         assert card["source"]["label"] and card["overrideReasons"]
         for citation in kb.rules[rule_id].citations:             # every quoted passage, linked to its source
             assert f"“{citation.quote}”" in card["detail"]
-            assert f"(http://testserver/v1/sources/{citation.source_id})" in card["detail"]
+            anchor = quote_anchor(citation.quote)                # the passage, highlighted on the source page
+            assert f"(http://testserver/sources/{citation.source_id}#{anchor})" in card["detail"]
             assert fold_whitespace(citation.quote) in fold_whitespace(kb.sources[citation.source_id].text)
         assert card["selectionBehavior"] == "at-most-one"
     (remove,) = cards[OPIOID]["suggestions"]

@@ -277,7 +277,7 @@ def test_aud_is_the_public_url_behind_a_proxy(evaluator, issuers_file, jwks_serv
         "resourceType": "Bundle", "entry": [{"resource": oxycodone()}]}})
     response = post_hook(proxied, "ldn-order-sign", body, headers=bearer(mint(f"{public}/ldn-order-sign")))
     urls = {c["source"]["url"] for c in response.json()["cards"]}
-    assert "https://cds.hospital.example/v1/rules/ldn-opioid-coadministration" in urls     # card links too
+    assert "https://cds.hospital.example/rules/ldn-opioid-coadministration" in urls     # card links too
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "nbf"])

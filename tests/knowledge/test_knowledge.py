@@ -112,6 +112,12 @@ def test_counterpart_is_one_class_or_a_list_of_classes(tmp_path, counterpart, ok
     (lambda d: d.update(colour="red"), "(top level)", "colour"),
     (lambda d: d.update(suggestions=[{"kind": "hold-before-procedure", "from": "nope", "latest": "nope"}]),
      "suggestions[0]", "unknown parameter"),
+    (lambda d: d["history"].insert(0, {"version": "1.1.0", "date": "2026-12-01", "change": "Not released."}),
+     "history[0]", "history names version 1.1.0, above the rule's version 1.0.0"),
+    (lambda d: d["history"].append({"version": "1.1.0", "date": "2026-12-01", "change": "Out of order."}),
+     "history[1]", "newest first"),
+    (lambda d: d["history"].append(dict(d["history"][0])), "history", "listed twice"),
+    (lambda d: d["history"][0].pop("change"), "history[0]", "'change' is a required property"),
 ])
 def test_a_broken_rule_file_names_file_rule_and_field(tmp_path, edit, field, words):
     err = _break(tmp_path, "ldn-opioid-coadministration", edit)
@@ -194,3 +200,14 @@ def test_draft_rules_are_listed_but_not_run(tmp_path):
     kb = load_knowledge(rules)
     assert "ldn-ckd-g5-dialysis-review" in kb.rules
     assert "ldn-ckd-g5-dialysis-review" not in {r.id for r in kb.active_rules}
+
+
+def test_a_rules_history_is_not_locked_content(kb):
+    """history records the versions (like released and revised): rewording it is no new version of the rule."""
+    import copy
+    rule = kb.rules["ldn-perioperative-hold"]
+    doc = copy.deepcopy(rule.raw)
+    doc["history"][0]["change"] = "Reworded."
+    assert lock.content_hash(doc) == lock.content_hash(rule.raw)
+    doc["parameters"]["hold_days_max"]["value"] = 4
+    assert lock.content_hash(doc) != lock.content_hash(rule.raw)

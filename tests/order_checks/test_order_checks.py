@@ -608,7 +608,7 @@ def test_fhir_bundle_of_detected_issues_validates_as_r4(client):
         assert resource["author"]["type"] == "Device"
         assert resource["implicated"][0] == {"display": "Percocet 5/325"}
         assert any("low-dose naltrexone" in i["display"] for i in resource["implicated"])
-        assert resource["evidence"] and resource["reference"] == f"http://testserver/v1/rules/{issue['rule_id']}"
+        assert resource["evidence"] and resource["reference"] == f"http://testserver/rules/{issue['rule_id']}"
         assert issue["summary"] in resource["detail"] and issue["action"] in resource["detail"]
     hold = next(r for r in issues if r["code"]["coding"][0]["code"] == "ALRTENDLATE")
     assert hold["severity"] == "high"

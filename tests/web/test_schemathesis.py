@@ -21,7 +21,23 @@ _keys = Path(tempfile.mkdtemp(prefix="ldn-st-")) / "keys.yaml"
 _keys.write_text(yaml.safe_dump({"keys": [{"id": "schemathesis", "sha256": hash_key(API_KEY),
                                            "scopes": list(SCOPES)}]}))
 
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(Settings(api_keys_file=_keys)))
+_app = create_app(Settings(api_keys_file=_keys))
+
+
+async def _app_without_lifespan(scope, receive, send):
+    """schemathesis runs the ASGI lifespan around every test while it reuses one app: each shutdown would close the
+    audit writers the next tests write to, and valid feedback would then get 503 (the service runs its lifespan
+    once, at exit). The lifespan is acknowledged here and not passed on."""
+    if scope["type"] != "lifespan":
+        return await _app(scope, receive, send)
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app_without_lifespan)
 
 
 @schema.parametrize()
