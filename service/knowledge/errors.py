@@ -1,4 +1,10 @@
 """The one error type for a knowledge base that cannot be loaded: start-up stops with it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 class KnowledgeError(Exception):
@@ -14,3 +20,12 @@ class KnowledgeError(Exception):
         """The problem as a rule author's tools print it: `FILE: rule ID: field PATH: message`."""
         parts = [self.file] + [f"rule {self.rule}"] * bool(self.rule) + [f"field {self.field}"] * bool(self.field)
         return ": ".join(parts + [self.message])
+
+
+def read_yaml(path: Path) -> tuple[bytes, Any]:
+    """A knowledge file's bytes (for the version hash) and its YAML document, or KnowledgeError naming the file."""
+    try:
+        data = path.read_bytes()
+        return data, yaml.safe_load(data)
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(str(path), f"not readable as YAML: {exc}") from exc

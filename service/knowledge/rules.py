@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from . import templates
 from .conditions import ConditionError, FactType, facts_used, resolve
-from .errors import KnowledgeError
+from .errors import KnowledgeError, read_yaml
 from .sources import Source
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -123,11 +122,7 @@ def _check_history(doc: dict[str, Any], rule_file: str, rule_id: str) -> None:
 def _read_rule_file(path: Path, schema: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and its document, valid against schemas/rule.schema.json and named after its id."""
     name = str(path)
-    try:
-        data = path.read_bytes()
-        doc = yaml.safe_load(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError(name, f"not readable as YAML: {exc}") from exc
+    data, doc = read_yaml(path)
     if not isinstance(doc, dict):
         raise KnowledgeError(name, "a rule file must be a mapping")
     # YAML turns unquoted dates into date objects; the schema speaks JSON, so compare as text.

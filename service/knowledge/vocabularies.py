@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from .errors import KnowledgeError
+from .errors import KnowledgeError, read_yaml
 
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 # coding field -> the $defs entry of rule.schema.json that lists its codes and displays
@@ -95,11 +94,7 @@ def load_clinical_codes(directory: Path, schema: dict[str, Any]) -> ClinicalCode
     """The clinical codes, or KnowledgeError naming the file and the entry."""
     path = directory / CLINICAL_CODES_FILE
     name = str(path)
-    try:
-        data = path.read_bytes()
-        doc = yaml.safe_load(data)
-    except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError(name, f"not readable as YAML: {exc}") from exc
+    data, doc = read_yaml(path)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
