@@ -15,7 +15,7 @@ from sqlalchemy import Table, and_, func, select, text, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from .store import cds_cards, cds_feedback
+from .store import cds_cards, cds_feedback, insert_rows, many_rows, writing
 
 
 @dataclass(frozen=True)
@@ -71,21 +71,24 @@ class FeedbackStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def _insert_ignoring_duplicates(self, table: Table, keys: list[str]) -> Any:
+    def _insert_ignoring_duplicates(self, table: Table, keys: list[str], returned: Any) -> Any:
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        return insert(table).on_conflict_do_nothing(index_elements=keys)
+        return many_rows(insert(table).on_conflict_do_nothing(index_elements=keys), returned)
 
     def write_batch(self, items: Sequence[IssuedCards | FeedbackWrite]) -> None:
-        """One transaction for the batch; the feedback writes are told their counts once it is committed."""
-        written: list[FeedbackWrite] = []
+        """One transaction for the batch, the cards of all its calls in one statement; the feedback writes are
+        told their counts once it is committed."""
+        written = [item for item in items if isinstance(item, FeedbackWrite)]
         now = _now()
-        with self.engine.begin() as conn:
-            for item in items:
-                if isinstance(item, IssuedCards):
-                    self._cards(conn, item, now)
-                else:
-                    item._counts = self._feedback(conn, item.rows, now)
-                    written.append(item)
+        cards = [{"card_uuid": c.card_uuid, "service_id": item.service_id, "hook_instance": item.hook_instance[:256],
+                  "rule_id": c.rule_id, "rule_version": c.rule_version, "indicator": c.indicator, "issued_at": now}
+                 for item in items if isinstance(item, IssuedCards) for c in item.cards]
+        with writing(self.engine) as conn:
+            if cards:
+                insert_rows(conn, self._insert_ignoring_duplicates(cds_cards, ["card_uuid"], cds_cards.c.card_uuid),
+                            cards)
+            for item in written:
+                item._counts = self._feedback(conn, item.rows, now)
         for item in written:
             if item.done is not None:
                 try:
@@ -93,20 +96,13 @@ class FeedbackStore:
                 except Exception:   # noqa: BLE001 - the caller gave up (its loop closed): the rows are stored
                     pass
 
-    def _cards(self, conn: Connection, issued: IssuedCards, now: str) -> None:
-        if issued.cards:
-            conn.execute(self._insert_ignoring_duplicates(cds_cards, ["card_uuid"]), [
-                {"card_uuid": c.card_uuid, "service_id": issued.service_id,
-                 "hook_instance": issued.hook_instance[:256], "rule_id": c.rule_id, "rule_version": c.rule_version,
-                 "indicator": c.indicator, "issued_at": now} for c in issued.cards])
-
     def _feedback(self, conn: Connection, rows: list[FeedbackRow], now: str) -> tuple[int, int]:
-        # RETURNING names the row only when it was inserted: rowcount is -1 here on PostgreSQL (psycopg 3).
-        stmt = self._insert_ignoring_duplicates(cds_feedback, ["service_id", "card_uuid", "outcome_timestamp"]) \
-            .returning(cds_feedback.c.id)
-        stored = 0
-        for row in rows:
-            stored += conn.execute(stmt, {**row.__dict__, "received_at": now}).first() is not None
+        # RETURNING names the rows inserted (rowcount is -1 here on PostgreSQL, psycopg 3).
+        if not rows:
+            return 0, 0
+        stmt = self._insert_ignoring_duplicates(cds_feedback, ["service_id", "card_uuid", "outcome_timestamp"],
+                                                cds_feedback.c.id)
+        stored = insert_rows(conn, stmt, [{**row.__dict__, "received_at": now} for row in rows])
         return stored, len(rows) - stored
 
     def ping(self) -> bool:

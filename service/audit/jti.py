@@ -16,7 +16,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from .store import jti_table
+from .store import jti_table, writing
 
 SWEEP_INTERVAL_S = 60.0
 STATEMENT_TIMEOUT_MS = 2000     # a replay check that cannot finish fails closed (401), it never waits long
@@ -51,7 +51,7 @@ class JtiStore:
         """True: first use of this key while it can be valid (a row expired by `now` is taken over).
         False: a replay. Raises when the database cannot answer (the caller refuses the token)."""
         now = self.clock() if now is None else now
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if self._postgres:
                 conn.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
             # RETURNING names the row only when it was inserted or taken over (rowcount is not reliable here).
@@ -64,7 +64,7 @@ class JtiStore:
     def sweep(self, now: float | None = None) -> int:
         """Delete the rows of tokens that can no longer be valid; the number deleted."""
         now = self.clock() if now is None else now
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             return conn.execute(delete(jti_table).where(jti_table.c.expires_at < now)).rowcount
 
     def count(self) -> int:

@@ -27,12 +27,14 @@ from typing import Any, Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import StatementError
 from sqlalchemy.pool import NullPool
 
 from service.audit import migrate
+from service.audit.feedback import FeedbackStore, IssuedCard, IssuedCards
+from service.audit.jti import JtiStore
 from service.audit.record import AuditRecord, patient_ref_hash, record_of
 from service.audit.replay import fired_set, replay
 from service.audit.store import AuditStore, metadata, normalize_url
@@ -219,6 +221,39 @@ def test_rewrite_is_idempotent(store: AuditStore):
     assert {r.channel for r in store.query(limit=1000)} == {"evaluation"}
 
 
+@contextlib.contextmanager
+def statements(engine) -> Iterator[list[tuple[str, str, str]]]:
+    """(first word of the SQL, how SQLAlchemy sent it to the driver, the SQL) of every statement while inside:
+    EXECUTEMANY is one driver step per row; INSERTMANYVALUES and EXECUTE are one statement."""
+    seen: list[tuple[str, str, str]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.split()[0].upper(), context.execute_style.name, statement))
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_a_batch_is_a_few_multi_row_statements_of_few_shapes(store: AuditStore):
+    """A batch goes to the database as a few multi-row INSERTs, never one driver step per record: each step gives
+    up the GIL and the writer thread then queues behind a busy request thread for it (200 records took ~1.2 s, the
+    SQLite lock was held past the other writer's busy timeout and records were dropped). The statements come in
+    power-of-two sizes: a shape per batch size filled the driver's statement cache (~5 MB per 1,000 calls)."""
+    batch = [synthetic(f"one-{i}") for i in range(200)]
+    with statements(store.engine) as seen:
+        store.write_batch(batch)
+    inserts = [s for s in seen if s[0] == "INSERT"]
+    assert len(inserts) == 3 and "EXECUTEMANY" not in {style for _, style, _ in inserts}     # 128 + 64 + 8
+    assert store.count() == 200
+    with statements(store.engine) as seen:
+        for size in range(1, 201):
+            store.write_batch([synthetic(f"shape-{size}-{i}") for i in range(size)] + batch[:3])   # + re-sent
+    assert len({sql for word, _, sql in seen if word == "INSERT"}) <= 8
+    assert store.count() == 200 + sum(range(1, 201))
+
+
 def test_a_refused_record_does_not_take_its_batch_with_it(store: AuditStore):
     seen, on_drop = _drops()
     writer = AuditWriter(store, batch_size=50, flush_interval_s=0.05, on_drop=on_drop)
@@ -341,6 +376,38 @@ class Outage:
             self._lock.execute("ROLLBACK")
             self._lock.close()
             self._lock = None
+
+
+def test_the_writers_of_one_sqlite_file_take_turns(tmp_path: Path):
+    """The audit trail, the CDS store and the jti check write one SQLite file from one process: they take turns
+    in the process instead of waiting for each other in SQLite's busy handler, which ran past its timeout under
+    load and dropped whole batches. Here SQLite does not wait at all (busy timeout 0): any overlap would fail."""
+    url = f"sqlite:///{tmp_path}/audit.db"
+    migrate.upgrade(url)
+    store = AuditStore(url, sqlite_busy_timeout_s=0)
+    feedback, jti = FeedbackStore(store.engine), JtiStore(store.engine)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            for i in range(40):
+                work(i)
+        except BaseException as exc:   # noqa: BLE001
+            errors.append(exc)
+
+    works = [lambda i: store.write_batch([synthetic(f"turn-{i}-{j}") for j in range(50)]),
+             lambda i: feedback.write_batch([IssuedCards("ldn-order-sign", f"h{i}", tuple(
+                 IssuedCard(f"card-{i}-{j}", "r", "1.0.0", "info") for j in range(50)))]),
+             lambda i: jti.claim(f"iss, jti-{i}", time.time() + 60)]
+    threads = [threading.Thread(target=run, args=(w,)) for w in works]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert errors == [] and store.count() == 2000 and jti.count() == 40
+    finally:
+        store.close()
 
 
 def test_store_goes_away_and_comes_back(backend: str, db_url: str):

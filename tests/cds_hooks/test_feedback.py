@@ -2,20 +2,21 @@
 field, and overrides can be counted per service, rule and reason."""
 from __future__ import annotations
 
-import pytest
-
 import sqlite3
+import uuid
 
+import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from service.audit import migrate
-from service.audit.feedback import FeedbackStore, FeedbackWrite
+from service.audit.feedback import FeedbackStore, FeedbackWrite, IssuedCard, IssuedCards
 from service.audit.store import AuditStore
 from service.cds_hooks.feedback import rows_of, summary
 from service.cds_hooks.models import FeedbackRequest
 from service.settings import Settings
 
-from ..audit.test_store import backend, db_url   # noqa: F401 - the per-backend database fixtures
+from ..audit.test_store import backend, db_url, statements   # noqa: F401 - the per-backend database fixtures
 from .support import (appointment, bundle, cards_by_rule, egfr, error_fields, example, hook_request,
                       ldn_draft, make_client, oxycodone, post_hook, record)
 
@@ -130,6 +131,29 @@ def test_receipts_count_new_and_duplicate_feedback_on_both_databases(db_url):
     items = FeedbackRequest.model_validate(example("spec3-feedback-accepted.json")).feedback
     assert _save(db_url, items) == (1, 0)
     assert _save(db_url, items) == (0, 1)
+
+
+def test_the_cards_of_a_batch_are_multi_row_statements(db_url):
+    """The issued cards of every call in a batch go in multi-row INSERTs (see the audit store's test
+    test_a_batch_is_a_few_multi_row_statements_of_few_shapes); a feedback POST is one more, its duplicates
+    still counted."""
+    migrate.upgrade(db_url)
+    store = AuditStore(db_url)
+    items = FeedbackRequest.model_validate(example("spec3-feedback-accepted.json")).feedback
+    got: list[tuple[int, int]] = []
+    calls = [IssuedCards("ldn-order-sign", f"hook-{i}", tuple(
+        IssuedCard(str(uuid.uuid4()), "ldn-opioid-coadministration", "1.0.0", "critical") for _ in range(2)))
+        for i in range(100)]
+    try:
+        with statements(store.engine) as seen:
+            FeedbackStore(store.engine).write_batch(
+                calls + [FeedbackWrite(rows_of("ldn-order-sign", items) * 2, got.append)] + calls[:10])
+        assert [style for word, style, _ in seen if word == "INSERT"] == ["INSERTMANYVALUES"] * 6   # 220 cards: 128 + 64 + 16 + 8 + 4; feedback
+        assert got == [(1, 1)]
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM cds_card")).scalar_one() == 200
+    finally:
+        store.close()
 
 
 def test_feedback_uses_the_audit_stores_one_engine(client):
