@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from service.app import create_app
+from service.web import heap
 from service.core.context import PatientContext
 
 BASELINE_PREFIX = "/bench/baseline"
@@ -84,3 +85,4 @@ def build() -> FastAPI:
 
 
 app = build()
+heap.settle()          # as service.main does for each worker
