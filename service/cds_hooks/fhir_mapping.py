@@ -64,7 +64,7 @@ class MedicationItem:
     selected: bool = False
     timing: str | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str] | None:
         rid = fhir.text(self.resource.get("id"))
         return (str(self.resource.get("resourceType")), rid) if rid else None
@@ -150,25 +150,25 @@ def unresolved_medication_references(resources: Iterable[dict[str, Any]], index:
 
 
 # The same codes and medications come back call after call (a chart's list, the value sets' products): both
-# models are frozen, so one validated instance serves every call. Bounded.
+# models are frozen, so one validated instance serves every call. Bounded; keyed by plain strings (cheap to hash).
 @functools.lru_cache(maxsize=8192)
-def _code(system: str, code: str) -> Code:
-    return Code(system=system, code=code)
+def _medication(name: str | None, status: str, pairs: tuple[tuple[str, str], ...], dose: float | None) -> Medication:
+    return Medication(name=name, status=status, codes=[Code(system=s, code=c) for s, c in pairs],  # type: ignore[arg-type]
+                      dose_mg=dose)
 
 
-@functools.lru_cache(maxsize=8192)
-def _medication(name: str | None, status: str, codes_: tuple[Code, ...], dose: float | None) -> Medication:
-    return Medication(name=name, status=status, codes=list(codes_), dose_mg=dose)   # type: ignore[arg-type]
-
-
-def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, list[Code]]:
-    name = fhir.text(concept.get("text"), 300) or next(
-        (fhir.text(d, 300) for _, _, d in fhir.codings(concept) if d), None) or fhir.text(fallback, 300)
-    found: list[Code] = []
-    for system, code, _ in fhir.codings(concept):
+def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The drug's name (the concept's text, else the first coding display, else the reference's display) and its
+    (system, code) pairs (at most 20, of plausible length). One pass over the codings."""
+    name = fhir.text(concept.get("text"), 300)
+    found: list[tuple[str, str]] = []
+    for coding in fhir.objs(concept.get("coding")):
+        if name is None:
+            name = fhir.text(coding.get("display"), 300)
+        system, code = fhir.text(coding.get("system")), fhir.text(coding.get("code"))
         if system and code and len(system) <= 200 and len(code) <= 64 and len(found) < 20:
-            found.append(_code(system, code))
-    return name, found
+            found.append((system, code))
+    return name or fhir.text(fallback, 300), tuple(found)
 
 
 def _dose_quantities(dosage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -267,10 +267,9 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
     if status is None:
         return None
     concept, fallback = medication_concept(resource, index)
-    name, found = _name_and_codes(concept, fallback)
-    if name is None and not found:
+    name, pairs = _name_and_codes(concept, fallback)
+    if name is None and not pairs:
         return None
-    pairs = tuple((c.system, c.code) for c in found)
     recognition = classify(terminology, codes=pairs, text=name)
     dose = None
     if recognition.kind == "naltrexone":
@@ -278,7 +277,7 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         # reads another medication's dose.
         dose = daily_dose_mg(resource, recognition.strength_mg)
         recognition = classify(terminology, codes=pairs, text=name, dose_mg=dose)
-    medication = _medication(name, status, tuple(found), dose)
+    medication = _medication(name, status, pairs, dose)
     return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
                           selected,
                           administration_time(resource, terminology, codes) if timing else None)
@@ -286,12 +285,14 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
 
 # --- procedures ---------------------------------------------------------------------------------------------------
 
+_SURGERY_TEXT_FIELDS = {"Appointment": ("serviceCategory", "serviceType", "specialty", "appointmentType",
+                                         "reasonCode", "reason"),
+                        "ServiceRequest": ("category", "code"), "Procedure": ("category", "code")}
+
+
 def _surgery_texts(resource: dict[str, Any]) -> list[str]:
-    fields_ = {"Appointment": ("serviceCategory", "serviceType", "specialty", "appointmentType", "reasonCode",
-                               "reason"),
-               "ServiceRequest": ("category", "code"), "Procedure": ("category", "code")}
-    out = [t for name in fields_.get(str(resource.get("resourceType")), ()) for c in fhir.objs(resource.get(name))
-           for t in fhir.concept_texts(c)]
+    out = [t for name in _SURGERY_TEXT_FIELDS.get(str(resource.get("resourceType")), ())
+           for c in fhir.objs(resource.get(name)) for t in fhir.concept_texts(c)]
     if resource.get("resourceType") == "Appointment":
         out += [t for t in [fhir.text(resource.get("description"))] if t]
     return out
@@ -303,13 +304,14 @@ def _coded_surgical(resource: dict[str, Any], codes: ClinicalCodes) -> bool:
     return fhir.has_code(concepts, SNOMED, codes.surgical_procedure)
 
 
-def _worded_surgical(resource: dict[str, Any], codes: ClinicalCodes) -> bool:
-    words = " ".join(_surgery_texts(resource)).lower()
-    return (any(p.search(words) for p in codes.surgery_regexes)
-            and not any(p.search(words) for p in codes.not_surgery_regexes))
+def _worded_surgical(texts: list[str], codes: ClinicalCodes) -> bool:
+    words = " ".join(texts).lower()
+    return codes.surgery_regex.search(words) is not None and codes.not_surgery_regex.search(words) is None
 
 
-def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes, depth: int = 0) -> bool:
+def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes, depth: int = 0,
+                texts: list[str] | None = None) -> bool:
+    """texts: the resource's _surgery_texts when the caller has them already."""
     if _coded_surgical(resource, codes):
         return True
     if resource.get("resourceType") == "Appointment":
@@ -318,7 +320,7 @@ def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: Clin
             return False
         if depth == 0 and any(is_surgical(r, index, codes, 1) for r in _based_on(resource, index)):
             return True
-    return _worded_surgical(resource, codes)
+    return _worded_surgical(_surgery_texts(resource) if texts is None else texts, codes)
 
 
 def _based_on(resource: dict[str, Any], index: fhir.ResourceIndex) -> list[dict[str, Any]]:
@@ -337,15 +339,20 @@ def procedure_references(resources: Iterable[dict[str, Any]], index: fhir.Resour
     return out
 
 
+def _date_candidates(r: dict[str, Any]) -> list[Any]:
+    rtype = r.get("resourceType")
+    if rtype == "Appointment":
+        return [r.get("start")] + [fhir.obj(p).get("start") for p in fhir.items(r.get("requestedPeriod"))]
+    if rtype == "ServiceRequest":
+        return ([r.get("occurrenceDateTime"), fhir.obj(r.get("occurrencePeriod")).get("start")]
+                + fhir.items(fhir.obj(r.get("occurrenceTiming")).get("event")))
+    if rtype == "Procedure":
+        return [r.get("performedDateTime"), fhir.obj(r.get("performedPeriod")).get("start")]
+    return []
+
+
 def _procedure_date(resource: dict[str, Any]) -> dt.date | None:
-    r = resource
-    candidates: list[Any] = {
-        "Appointment": [r.get("start")] + [fhir.obj(p).get("start") for p in fhir.items(r.get("requestedPeriod"))],
-        "ServiceRequest": [r.get("occurrenceDateTime"), fhir.obj(r.get("occurrencePeriod")).get("start")]
-                          + fhir.items(fhir.obj(r.get("occurrenceTiming")).get("event")),
-        "Procedure": [r.get("performedDateTime"), fhir.obj(r.get("performedPeriod")).get("start")],
-    }.get(str(r.get("resourceType")), [])
-    return next((d for d in map(fhir.parse_date, candidates) if d is not None), None)
+    return next((d for d in map(fhir.parse_date, _date_candidates(resource)) if d is not None), None)
 
 
 _CLOSED = {"Appointment": {"cancelled", "noshow", "entered-in-error", "fulfilled", "arrived", "checked-in"},
@@ -370,10 +377,11 @@ def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, codes: C
     if rtype not in PROCEDURE_TYPES or fhir.text(resource.get("status")) in _CLOSED[rtype]:
         return None
     day = _procedure_date(resource)
-    if day is None or not is_surgical(resource, index, codes):
+    texts = _surgery_texts(resource) if day is not None else []
+    if day is None or not is_surgical(resource, index, codes, texts=texts):
         return None
     based_on = _based_on(resource, index) if rtype == "Appointment" else []
-    names = _surgery_texts(resource) + [t for r in based_on for t in _surgery_texts(r)]
+    names = texts + [t for r in based_on for t in _surgery_texts(r)]
     name = next((fhir.text(n, 300) for n in names if fhir.text(n, 300)), None)
     return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index, codes),
                                              opioids_expected=None), draft, selected)

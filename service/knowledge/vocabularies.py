@@ -63,12 +63,17 @@ class ClinicalCodes:
         return {k.replace(".", ""): v for k, v in self.icd10_renal.items()}
 
     @functools.cached_property
-    def surgery_regexes(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(re.compile(p) for p in self.surgery_patterns)
+    def surgery_regex(self) -> re.Pattern[str]:
+        """Any of the surgery patterns: one search, not one per pattern."""
+        return _any_of(self.surgery_patterns)
 
     @functools.cached_property
-    def not_surgery_regexes(self) -> tuple[re.Pattern[str], ...]:
-        return tuple(re.compile(p) for p in self.not_surgery_patterns)
+    def not_surgery_regex(self) -> re.Pattern[str]:
+        return _any_of(self.not_surgery_patterns)
+
+
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
 def _renal(doc: dict[str, Any], system: str, order: tuple[str, ...], name: str) -> dict[str, tuple[str | None, bool]]:
