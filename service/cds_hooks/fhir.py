@@ -26,7 +26,11 @@ def items(value: Any) -> list[Any]:
 
 
 def objs(value: Any) -> list[dict[str, Any]]:
-    return [v for v in items(value) if isinstance(v, dict)]
+    if value is None:               # most fields asked for are absent: the common case first
+        return []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, dict)]
+    return [value] if isinstance(value, dict) else []
 
 
 def utf8(value: str) -> bool:
@@ -43,7 +47,7 @@ def utf8(value: str) -> bool:
 
 def text(value: Any, max_length: int | None = None) -> str | None:
     """A usable string, whitespace folded; None for anything else (not a string, empty, not valid Unicode)."""
-    if value.__class__ is not str or not utf8(value):
+    if value.__class__ is not str or not (value.isascii() or utf8(value)):
         return None
     value = " ".join(value.split())
     if not value:
