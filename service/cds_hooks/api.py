@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 
 from ..audit.feedback import FeedbackWrite
@@ -147,7 +147,7 @@ async def run_hook(service_id: str, req: HookRequestBase, request: Request, ev: 
             await client.__aexit__(None, None, None)
     if found is None:
         log.info("cds hook answered", extra={"fields": {"service": service.id, "cards": 0, "scope": "none"}})
-        return CdsResponse(cards=[])
+        return _answer(CdsResponse(cards=[]))
     mapped, fetched = found
     decision = ev.evaluate(mapped.context, today)     # inline: CPU-bound and serialised by the engine lock
     rendered = cards.render(decision, mapped, ev.kb, hook_instance=req.hookInstance, base=base_url(request),
@@ -157,7 +157,13 @@ async def run_hook(service_id: str, req: HookRequestBase, request: Request, ev: 
     log.info("cds hook answered", extra={"fields": {
         "service": service.id, "scope": ",".join(sorted(mapped.drafts.scope)), "cards": len(rendered),
         "indicators": [c.indicator for c, _, _ in rendered], "fetched": fetched}})
-    return CdsResponse(cards=[c for c, _, _ in rendered])
+    return _answer(CdsResponse(cards=[c for c, _, _ in rendered]))
+
+
+def _answer(response: CdsResponse) -> Response:
+    """The model's own JSON, sent as it is: the cards were validated as they were built, and FastAPI's
+    response_model would validate and serialise them again (through a dict and json.dumps)."""
+    return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 _HOOK = dict(response_model=CdsResponse, response_model_exclude_none=True,

@@ -18,6 +18,7 @@ not-evaluated list); nothing here decides clinical questions again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from ..core.decision import Advisory, Decision
 from ..core.scope import concerns, counterparts
 from ..knowledge.base import KnowledgeBase
-from ..knowledge.rules import Rule
+from ..knowledge.rules import Citation, Rule
 from ..knowledge.units import MG_PER_UNIT
 from . import codes, fhir
 from .fhir_mapping import Mapped, MedicationItem
@@ -95,13 +96,18 @@ def detail(a: Advisory, base: str) -> str:
     found = _found(a)
     if found:
         parts.append("**In this patient's record:**\n" + "\n".join(f"- {line}" for line in found))
+    parts.append(_sources(base, a.citations))
+    return "\n\n".join(parts)
+
+
+@functools.lru_cache(maxsize=256)      # a rule's quotes are knowledge: the same block on every card (bounded)
+def _sources(base: str, citations: tuple[Citation, ...]) -> str:
     quotes = []
-    for c in a.citations:
+    for c in citations:
         stance = " *(this source disagrees)*" if c.stance == "conflicts" else ""
         url = source_page(base, c.source_id, c.quote)       # the passage, highlighted in its source
         quotes.append(f"> “{c.quote}”\n>\n> — [{c.title}]({url}){stance}")
-    parts.append("**Sources**\n\n" + "\n\n".join(quotes))
-    return "\n\n".join(parts)
+    return "**Sources**\n\n" + "\n\n".join(quotes)
 
 
 # --- suggestions --------------------------------------------------------------------------------------------------
@@ -111,9 +117,10 @@ def r4_medication_request(resource: dict[str, Any], patient_id: str) -> dict[str
     quirks repaired), or None when it cannot be one (another resource type, no medication)."""
     if resource.get("resourceType") != "MedicationRequest" or not fhir.text(resource.get("id")):
         return None
-    if not fhir.json_safe(resource):               # NaN, a 310-digit integer, a lone surrogate: not sent back
+    try:
+        r = fhir.sendable_copy(resource)
+    except fhir.NotSendable:                       # NaN, a 310-digit integer, a lone surrogate: not sent back
         return None
-    r = fhir.copy_json(resource)
     if not isinstance(r.get("medicationCodeableConcept"), dict) and not isinstance(r.get("medicationReference"),
                                                                                    dict):
         return None

@@ -76,20 +76,6 @@ def unusable_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and number(value) is None
 
 
-def json_safe(value: Any) -> bool:
-    """Can this JSON data be sent back as it is (a copy in a suggestion)? No NaN or infinity, no integer beyond a
-    float, no string that is not valid Unicode."""
-    if isinstance(value, dict):
-        return all(json_safe(k) and json_safe(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(json_safe(v) for v in value)
-    if isinstance(value, str):
-        return utf8(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return number(value) is not None or (isinstance(value, int) and abs(value) < 2 ** 63)
-    return True
-
-
 def resource_type(resource: Any) -> str | None:
     value = resource.get("resourceType") if resource.__class__ is dict else None
     if value.__class__ is str and value.isascii() and value.isalpha():     # every FHIR type name: the fast path
@@ -132,12 +118,28 @@ def has_code(concepts: Iterable[Any], system: str, code: str) -> bool:
     return any(s == system and k == code for c in concepts for s, k, _ in codings(c))
 
 
-def copy_json(value: Any) -> Any:
-    """A deep copy of JSON data (dicts, lists, scalars): what copy.deepcopy does for it (bench/README.md)."""
+class NotSendable(ValueError):
+    """JSON data that cannot be sent back as it is: NaN or infinity, an integer beyond a float, a string that is not
+    valid Unicode."""
+
+
+def sendable_copy(value: Any) -> Any:
+    """A deep copy of JSON data (what copy.deepcopy does for it, in one walk with the check); NotSendable when any
+    value in it could not be written into a response (a copy in a suggestion)."""
     if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
+        return {_sendable(k): sendable_copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [copy_json(v) for v in value]
+        return [sendable_copy(v) for v in value]
+    return _sendable(value)
+
+
+def _sendable(value: Any) -> Any:
+    if isinstance(value, str):
+        if not utf8(value):
+            raise NotSendable("a string that is not valid Unicode")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if number(value) is None and not (isinstance(value, int) and abs(value) < 2 ** 63):
+            raise NotSendable("a number that is not finite or beyond a float")
     return value
 
 

@@ -8,6 +8,7 @@ rendering it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 from urllib.parse import quote as _escape
@@ -44,6 +45,7 @@ def source_page(base: str, source_id: str, quote: str | None = None) -> str:
     return page if quote is None else f"{page}#{quote_anchor(quote)}"
 
 
+@functools.lru_cache(maxsize=4096)     # the knowledge base's quotes, on every card: hashed once each (bounded)
 def quote_anchor(quote: str) -> str:
     """The HTML id of a cited passage on its source page: the same quote always gets the same id."""
     return "q-" + hashlib.sha256(fold_whitespace(quote).encode("utf-8")).hexdigest()[:12]

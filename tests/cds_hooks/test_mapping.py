@@ -133,8 +133,11 @@ def test_the_index_resolves_what_was_added_first_whenever_it_is_looked_up():
     assert index.resolve("#c", container={"contained": [{"id": "c"}]}) == {"id": "c"}
 
 
-def test_copy_json_is_a_deep_copy():
-    value = {"a": [{"b": 1.5, "c": None}, "d"], "e": {"f": True}}
-    copied = fhir.copy_json(value)
+def test_sendable_copy_is_a_deep_copy_of_what_can_be_sent_back():
+    value = {"a": [{"b": 1.5, "c": None}, "d"], "e": {"f": True}, "g": 2 ** 62}
+    copied = fhir.sendable_copy(value)
     assert copied == value and copied["a"] is not value["a"] and copied["a"][0] is not value["a"][0]
     assert copied["e"] is not value["e"]
+    for bad in (float("nan"), float("inf"), 10 ** 310, "\ud800", {"\udfff": 1}):
+        with pytest.raises(fhir.NotSendable):
+            fhir.sendable_copy({"a": [{"b": bad}]})
