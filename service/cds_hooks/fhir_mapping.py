@@ -64,7 +64,7 @@ class MedicationItem:
     selected: bool = False
     timing: str | None = None
 
-    @functools.cached_property
+    @property
     def key(self) -> tuple[str, str] | None:
         rid = fhir.text(self.resource.get("id"))
         return (str(self.resource.get("resourceType")), rid) if rid else None

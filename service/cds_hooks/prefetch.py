@@ -199,10 +199,10 @@ def interpret(value: Any) -> tuple[str, list[dict[str, Any]]]:
     if fhir.resource_type(value) == "Bundle":
         found = []
         for r in fhir.resources(value):
-            if fhir.is_outcome_with_error(r):
-                return "error", []
             if fhir.resource_type(r) != "OperationOutcome":
                 found.append(r)
+            elif fhir.is_outcome_with_error(r):
+                return "error", []
         return ("incomplete" if fhir.next_link(value) else "ok"), found
     return "ok", [value] if isinstance(value, dict) else []
 
