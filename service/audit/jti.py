@@ -51,7 +51,7 @@ class JtiStore:
         """True: first use of this key while it can be valid (a row expired by `now` is taken over).
         False: a replay. Raises when the database cannot answer (the caller refuses the token)."""
         now = self.clock() if now is None else now
-        with writing(self.engine) as conn:
+        with writing(self.engine, timeout_s=STATEMENT_TIMEOUT_MS / 1000) as conn:
             if self._postgres:
                 conn.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
             # RETURNING names the row only when it was inserted or taken over (rowcount is not reliable here).

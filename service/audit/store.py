@@ -239,7 +239,7 @@ WRITE_LOCK_TIMEOUT_S = 10.0
 
 
 @contextlib.contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
+def writing(engine: Engine, timeout_s: float = WRITE_LOCK_TIMEOUT_S) -> Iterator[Connection]:
     """engine.begin() for a write. On SQLite, one writer of this process at a time: the audit trail, the CDS
     store and the jti check share one file, and two writers waiting for each other inside SQLite's busy handler
     ran past its timeout (a batch of audit records dropped). TimeoutError if the lock is not had in time."""
@@ -249,7 +249,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
         return
     with _WRITE_LOCKS_GUARD:
         lock = _WRITE_LOCKS.setdefault(engine, threading.Lock())
-    if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S):
+    if not lock.acquire(timeout=timeout_s):
         raise TimeoutError("another write to the audit database did not finish in time")
     try:
         with engine.begin() as conn:

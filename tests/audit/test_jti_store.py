@@ -156,3 +156,32 @@ def test_two_workers_refuse_every_replay(tmp_path):
         proc.wait(timeout=60)
     assert first == [200] * 50
     assert replays == [401] * 50
+
+
+def test_a_claim_behind_a_long_write_fails_closed_at_its_own_timeout(tmp_path, monkeypatch):
+    """On SQLite the jti check takes its turn with the audit writers (service.audit.store.writing); behind a write
+    that does not end it gives up at the replay check's own timeout (the token is then refused), not the writers'."""
+    from service.audit import jti as jti_module
+    from service.audit.store import writing
+    url = f"sqlite:///{tmp_path}/audit.db"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    store = JtiStore(engine)
+    monkeypatch.setattr(jti_module, "STATEMENT_TIMEOUT_MS", 100)
+    held, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with writing(engine):
+            held.set()
+            release.wait(3)
+    holder = threading.Thread(target=long_write)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with pytest.raises(TimeoutError):
+            store.claim("iss\x1fjti-behind", time.time() + 60)
+    finally:
+        release.set()
+        holder.join(10)
+    assert store.claim("iss\x1fjti-behind", time.time() + 60)       # its turn comes once the write is done
+    engine.dispose()
