@@ -2,7 +2,10 @@
 
     .venv/bin/python -m bench.profile evaluate [small|typical|large]   # cProfile of Evaluator.evaluate
     .venv/bin/python -m bench.profile asgi [evaluations|order-checks|order-sign] [--profile]
+    .venv/bin/python -m bench.profile ab [--rounds 8] [--n 150]     # order-sign against its bare floor, in-process
 
+`ab` alternates blocks of order-sign and of the bare parse-only route through the same ASGI app and prints the
+medians of the blocks and the bare route's rate as a share of order-sign's (a noisy machine hurts both alike).
 `asgi` sends the benchmark's request bodies through bench.app's ASGI application in this process, one after the
 other (no sockets, no concurrency): ms per request for the endpoint and for its baseline, so the difference is the
 service's own work plus its thread-pool hops. `--profile` adds a cProfile of the endpoint (main thread only: the
@@ -112,11 +115,45 @@ def profile_asgi(endpoint: str, n: int, top: int, with_profile: bool) -> None:
     asyncio.run(main())
 
 
+def ab_order_sign(rounds: int, n: int) -> None:
+    import os
+    import statistics
+    import tempfile
+    tmp = tempfile.mkdtemp(prefix="ldn-bench-")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/audit.db")
+    os.environ.setdefault("AUDIT_HMAC_SECRET", "bench-profile-throwaway-key")
+    from .app import app
+    hook, bare = ENDPOINTS["order-sign"][0], "/bench/baseline/bare/order-sign"
+    body = json.dumps(bodies()["order_sign"], separators=(",", ":")).encode()
+
+    async def main() -> None:
+        async with app.router.lifespan_context(app):     # the audit writers run, as in the server
+            for path in (hook, bare):
+                for _ in range(200):
+                    if await _call(app, path, body) != 200:
+                        raise SystemExit(f"{path} did not answer 200")
+            us: dict[str, list[float]] = {hook: [], bare: []}
+            for _ in range(rounds):
+                for path in (hook, bare):
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        await _call(app, path, body)
+                    us[path].append((time.perf_counter() - t0) / n * 1e6)
+            h, b = statistics.median(us[hook]), statistics.median(us[bare])
+            print(f"order-sign {h:.0f} us, bare floor {b:.0f} us per request (medians of {rounds} blocks of {n}); "
+                  f"bare / order-sign = {b / h:.0%} (in-process: no sockets, no HTTP parsing)")
+
+    asyncio.run(main())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     e = sub.add_parser("evaluate")
     e.add_argument("context", nargs="?", default="typical", choices=("small", "typical", "large"))
+    b = sub.add_parser("ab")
+    b.add_argument("--rounds", type=int, default=8)
+    b.add_argument("--n", type=int, default=150)
     a = sub.add_parser("asgi")
     a.add_argument("endpoint", nargs="?", default="evaluations", choices=tuple(ENDPOINTS))
     a.add_argument("--profile", action="store_true")
@@ -124,7 +161,9 @@ def main() -> None:
         s.add_argument("--n", type=int, default=1000)
         s.add_argument("--top", type=int, default=30)
     args = p.parse_args()
-    if args.what == "evaluate":
+    if args.what == "ab":
+        ab_order_sign(args.rounds, args.n)
+    elif args.what == "evaluate":
         profile_evaluate(args.context, args.n, args.top)
     else:
         profile_asgi(args.endpoint, args.n, args.top, args.profile)
