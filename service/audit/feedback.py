@@ -11,11 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Table, and_, func, select, text, true
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, func, select, text, true
 from sqlalchemy.engine import Connection, Engine
 
-from .store import cds_cards, cds_feedback, insert_rows, many_rows, writing
+from .store import cds_cards, cds_feedback, insert_ignoring_duplicates, insert_rows, writing
 
 
 @dataclass(frozen=True)
@@ -71,10 +70,6 @@ class FeedbackStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def _insert_ignoring_duplicates(self, table: Table, keys: list[str], returned: Any) -> Any:
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        return many_rows(insert(table).on_conflict_do_nothing(index_elements=keys), returned)
-
     def write_batch(self, items: Sequence[IssuedCards | FeedbackWrite]) -> None:
         """One transaction for the batch, the cards of all its calls in one statement; the feedback writes are
         told their counts once it is committed."""
@@ -85,8 +80,7 @@ class FeedbackStore:
                  for item in items if isinstance(item, IssuedCards) for c in item.cards]
         with writing(self.engine) as conn:
             if cards:
-                insert_rows(conn, self._insert_ignoring_duplicates(cds_cards, ["card_uuid"], cds_cards.c.card_uuid),
-                            cards)
+                insert_rows(conn, insert_ignoring_duplicates(self.engine.dialect.name, cds_cards, ["card_uuid"]), cards)
             for item in written:
                 item._counts = self._feedback(conn, item.rows, now)
         for item in written:
@@ -100,8 +94,8 @@ class FeedbackStore:
         # RETURNING names the rows inserted (rowcount is -1 here on PostgreSQL, psycopg 3).
         if not rows:
             return 0, 0
-        stmt = self._insert_ignoring_duplicates(cds_feedback, ["service_id", "card_uuid", "outcome_timestamp"],
-                                                cds_feedback.c.id)
+        stmt = insert_ignoring_duplicates(self.engine.dialect.name, cds_feedback,
+                                          ["service_id", "card_uuid", "outcome_timestamp"])
         stored = insert_rows(conn, stmt, [{**row.__dict__, "received_at": now} for row in rows])
         return stored, len(rows) - stored
 

@@ -258,11 +258,13 @@ def writing(engine: Engine, timeout_s: float = WRITE_LOCK_TIMEOUT_S) -> Iterator
         lock.release()
 
 
-def many_rows(insert: Any, key: Any) -> Any:
-    """An INSERT that SQLAlchemy sends as one multi-row statement ("insertmanyvalues", which RETURNING turns on),
-    not one driver step per row: each step gives up the GIL, and the writer thread then waits for it behind a busy
-    request thread (200 rows: ~1.2 s against ~0.15 s; bench/README.md). RETURNING names the rows inserted."""
-    return insert.returning(key)
+def insert_ignoring_duplicates(dialect: str, table: Table, keys: list[str]) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING: RETURNING names the rows inserted and makes SQLAlchemy
+    send a batch as one multi-row statement ("insertmanyvalues"), not one driver step per row: each step gives up
+    the GIL, and the writer thread then waits for it behind a busy request thread (200 rows: ~1.2 s against
+    ~0.15 s; bench/README.md)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
 
 
 def insert_rows(conn: Connection, insert: Any, rows: list[dict[str, Any]]) -> int:
@@ -315,10 +317,6 @@ class AuditStore:
     def __repr__(self) -> str:
         return f"AuditStore({self.url.render_as_string(hide_password=True)!r})"
 
-    def _insert(self) -> Any:
-        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        return many_rows(insert(decisions).on_conflict_do_nothing(index_elements=[decisions.c.id]), decisions.c.id)
-
     def write_batch(self, records: Iterable[AuditRecord]) -> None:
         """Write the records in one transaction. Records whose id is already stored are skipped (idempotent);
         any error leaves the batch uncommitted and propagates (the writer retries)."""
@@ -328,7 +326,7 @@ class AuditStore:
         if not rows:
             return
         with writing(self.engine) as conn:
-            insert_rows(conn, self._insert(), list(rows.values()))
+            insert_rows(conn, insert_ignoring_duplicates(self.dialect, decisions, ["id"]), list(rows.values()))
 
     def get(self, id: str) -> AuditRecord | None:
         with self.engine.connect() as conn:
