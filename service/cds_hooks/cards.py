@@ -24,6 +24,7 @@ import uuid
 from typing import Any
 
 from ..core.decision import Advisory, Decision
+from ..core.ids import uuid5
 from ..core.scope import concerns, counterparts
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import Citation, Rule
@@ -50,11 +51,12 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
 def md(value: Any) -> str:
     """Caller-supplied text inside our markdown: escaped, so a drug name cannot add links or formatting."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    text = " ".join(str(value).split())
+    return _MD_SPECIAL.sub(r"\\\1", text) if _MD_SPECIAL.search(text) else text     # most names need nothing
 
 
 def _uuid(*parts: object) -> str:
-    return str(uuid.uuid5(_NS, "|".join(map(str, parts))))
+    return uuid5(_NS, "|".join(map(str, parts)))
 
 
 def _fmt_mg(value: float) -> str:

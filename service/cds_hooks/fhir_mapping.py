@@ -149,12 +149,16 @@ def unresolved_medication_references(resources: Iterable[dict[str, Any]], index:
     return out
 
 
-# The same codes and medications come back call after call (a chart's list, the value sets' products): both
-# models are frozen, so one validated instance serves every call. Bounded; keyed by plain strings (cheap to hash).
+# The same medications come back call after call (a chart's list, the value sets' products): what a name, codes,
+# status and dose read as (the core's classifier and scope) is kept, with the frozen Medication model, so one
+# validated instance serves every call. Bounded; keyed by plain strings (cheap to hash).
 @functools.lru_cache(maxsize=8192)
-def _medication(name: str | None, status: str, pairs: tuple[tuple[str, str], ...], dose: float | None) -> Medication:
-    return Medication(name=name, status=status, codes=[Code(system=s, code=c) for s, c in pairs],  # type: ignore[arg-type]
-                      dose_mg=dose)
+def _reading(terminology: Terminology, name: str | None, status: str, pairs: tuple[tuple[str, str], ...],
+             dose: float | None) -> tuple[Medication, Classification, ProductClass]:
+    recognition = classify(terminology, codes=pairs, text=name, dose_mg=dose)
+    medication = Medication(name=name, status=status, codes=[Code(system=s, code=c) for s, c in pairs],  # type: ignore[arg-type]
+                            dose_mg=dose)
+    return medication, recognition, product_class(recognition, name, terminology)
 
 
 def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
@@ -270,16 +274,13 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
     name, pairs = _name_and_codes(concept, fallback)
     if name is None and not pairs:
         return None
-    recognition = classify(terminology, codes=pairs, text=name)
-    dose = None
+    medication, recognition, product = _reading(terminology, name, status, pairs, None)
     if recognition.kind == "naltrexone":
         # The daily dose is read for naltrexone only: it is what tells LDN from the standard strengths, and no rule
         # reads another medication's dose.
         dose = daily_dose_mg(resource, recognition.strength_mg)
-        recognition = classify(terminology, codes=pairs, text=name, dose_mg=dose)
-    medication = _medication(name, status, pairs, dose)
-    return MedicationItem(resource, medication, recognition, product_class(recognition, name, terminology), draft,
-                          selected,
+        medication, recognition, product = _reading(terminology, name, status, pairs, dose)
+    return MedicationItem(resource, medication, recognition, product, draft, selected,
                           administration_time(resource, terminology, codes) if timing else None)
 
 

@@ -6,7 +6,6 @@ and only changes the representation of the Decision it returns.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import json
 import uuid
@@ -15,13 +14,13 @@ from typing import Any, Callable
 
 from .context import PatientContext
 from .engine import DurableEngine, encode_fact, rule_name
+from .ids import uuid5
 from .facts import Facts, derive_facts, walk
 from ..knowledge import templates
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import SEVERITY_RANK, Citation, Escalation, Rule
 
 _ADVISORY_NS = uuid.UUID("6c1f4f2e-52a8-4d0e-9d0b-2f4c3e1b7a10")
-_ADVISORY_NS_BYTES = _ADVISORY_NS.bytes
 # json.dumps(..., sort_keys=True, default=str), the encoder built once rather than per call. No circular-reference
 # check: derive_facts builds trees (the check only turns a cycle into ValueError; the text is the same without it).
 _EVIDENCE_JSON = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
@@ -138,11 +137,8 @@ def _rule_text(rule: Rule, inputs: dict[str, dict[str, str]]) -> _RuleText:
 
 
 def _advisory_id(head: str, key: bytes) -> str:
-    """str(uuid.uuid5(_ADVISORY_NS, head + key.decode())), the shared key hashed as the bytes it already is rather
-    than decoded and encoded again per advisory."""
-    sha = hashlib.sha1(_ADVISORY_NS_BYTES + head.encode())
-    sha.update(key)
-    return str(uuid.UUID(bytes=sha.digest()[:16], version=5))
+    """str(uuid.uuid5(_ADVISORY_NS, head + key.decode())), the shared key hashed as the bytes it already is."""
+    return uuid5(_ADVISORY_NS, head.encode() + key)
 
 
 class Evaluator:

@@ -112,7 +112,7 @@ def _medications(meds: list[Medication], terminology: Terminology, out: _Builder
     opioids: Found = []
     others: Found = []
     for i, m in enumerate(meds):
-        r = classify(terminology, codes=tuple((c.system, c.code) for c in m.codes), text=m.name, dose_mg=m.dose_mg)
+        r = classify(terminology, codes=m.codes, text=m.name, dose_mg=m.dose_mg)
         if not r.certain:
             # Unrecognised or partly recognised: reported with why, never an all-clear. A partly read opioid or
             # naltrexone product still counts as one below.

@@ -88,7 +88,7 @@ def classify(terminology: Terminology, *, codes: Iterable[Any] = (), text: str |
     and positive, is the naltrexone strength. form: the dose form text (FHIR Medication.form), read like the name.
     Memoised (bounded): medication lists repeat the same entries."""
     pairs = tuple(c if isinstance(c, tuple) else (c.system, c.code) if hasattr(c, "system") else tuple(c)
-                  for c in codes)
+                  for c in codes) if codes else ()
     return _classify(terminology, pairs, text, dose_mg, form)
 
 

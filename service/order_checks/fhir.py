@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ..core.ids import uuid5
 from .models import OrderCheckResponse, OrderIssueOut
 from ..web.codesystems import VERDICT, VERDICT_DISPLAY
 from ..web.urls import CODE_SYSTEMS_PATH, code_system_url, rule_page
@@ -94,7 +95,7 @@ def operation_outcome(answer: OrderCheckResponse) -> dict[str, Any]:
     issues += [{"severity": "warning", "code": "code-invalid",
                 "diagnostics": f"code not recognised: {c.field} ({c.system} {c.code})"}
                for c in answer.unrecognized_codes]
-    return {"resourceType": "OperationOutcome", "id": str(uuid.uuid5(_OUTCOME_NS, answer.order_check_id)),
+    return {"resourceType": "OperationOutcome", "id": uuid5(_OUTCOME_NS, answer.order_check_id),
             "issue": issues}
 
 

@@ -11,6 +11,7 @@ from fastapi import Request
 
 from ..audit.record import AuditRecord, Channel, record_of
 from ..core.decision import Decision
+from ..core.ids import uuid5
 from .metrics import count_decision
 from .telemetry import request_id_var
 
@@ -48,7 +49,7 @@ def record_feedback(request: Request, service_id: str, items: list[Any]) -> None
         reason = getattr(getattr(item.overrideReason, "reason", None), "code", None) if item.overrideReason else None
         when = item.outcomeTimestamp
         auditor.submit(AuditRecord(
-            id=str(uuid.uuid5(_FEEDBACK_NS, f"{service_id}|{item.card}|{when}")), channel="feedback",
+            id=uuid5(_FEEDBACK_NS, f"{service_id}|{item.card}|{when}"), channel="feedback",
             recorded_at=dt.datetime.now(dt.timezone.utc),
             caller=getattr(request.state, "cds_caller", None) or _caller(request), knowledge_version=version,
             as_of=None, patient_ref_hash=None, fired=(), not_evaluated=(), outcome=item.outcome, latency_ms=0.0,
