@@ -100,22 +100,20 @@ def is_outcome_with_error(resource: Any) -> bool:
         obj(i).get("severity") in ("error", "fatal") for i in items(r.get("issue")))
 
 
-def codings(concept: Any) -> list[tuple[str | None, str | None, str | None]]:
-    """(system, code, display) of each coding of a CodeableConcept (an object read as a list, as everywhere)."""
-    return [(text(c.get("system")), text(c.get("code")), text(c.get("display")))
-            for c in objs(obj(concept).get("coding"))]
+def codes(concept: Any) -> list[tuple[str | None, str | None]]:
+    """(system, code) of each coding of a CodeableConcept (an object read as a list, as everywhere)."""
+    return [(text(c.get("system")), text(c.get("code"))) for c in objs(obj(concept).get("coding"))]
 
 
 def concept_texts(concept: Any) -> list[str]:
     """The concept's text and its codings' displays."""
     c = obj(concept)
-    out = [t for t in [text(c.get("text"))] if t]
-    out += [d for _, _, d in codings(c) if d]
-    return out
+    found = [text(c.get("text"))] + [text(coding.get("display")) for coding in objs(c.get("coding"))]
+    return [t for t in found if t]
 
 
 def has_code(concepts: Iterable[Any], system: str, code: str) -> bool:
-    return any(s == system and k == code for c in concepts for s, k, _ in codings(c))
+    return any(s == system and k == code for c in concepts for s, k in codes(c))
 
 
 class NotSendable(ValueError):

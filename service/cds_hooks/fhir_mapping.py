@@ -248,7 +248,7 @@ def administration_time(resource: dict[str, Any], terminology: Terminology, code
             if isinstance(when, str) and when in codes.event_timing:
                 structured.append(codes.event_timing[when])
         code = fhir.obj(timing.get("code"))
-        texts += fhir.concept_texts(code) + [c for _, c, _ in fhir.codings(code) if c]
+        texts += fhir.concept_texts(code) + [c for _, c in fhir.codes(code) if c]
         texts += [t for t in [fhir.text(dosage.get("text"))] if t]
     if any(terminology.is_bedtime(t) for t in structured + texts):
         return "bedtime"
@@ -316,7 +316,7 @@ def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: Clin
     if _coded_surgical(resource, codes):
         return True
     if resource.get("resourceType") == "Appointment":
-        kinds = {c for t in fhir.objs(resource.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
+        kinds = {c for t in fhir.objs(resource.get("appointmentType")) for _, c in fhir.codes(t) if c}
         if kinds & codes.appointment_not_surgery:
             return False
         if depth == 0 and any(is_surgical(r, index, codes, 1) for r in _based_on(resource, index)):
@@ -365,7 +365,7 @@ def _elective(resource: dict[str, Any], index: fhir.ResourceIndex, codes: Clinic
     for r in [resource, *(_based_on(resource, index) if resource.get("resourceType") == "Appointment" else [])]:
         if fhir.text(r.get("priority")) in codes.urgent_priorities:
             return False
-        kinds = {c for t in fhir.objs(r.get("appointmentType")) for _, c, _ in fhir.codings(t) if c}
+        kinds = {c for t in fhir.objs(r.get("appointmentType")) for _, c in fhir.codes(t) if c}
         if codes.appointment_emergency in kinds:
             return False
     return True
@@ -383,7 +383,7 @@ def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, codes: C
         return None
     based_on = _based_on(resource, index) if rtype == "Appointment" else []
     names = texts + [t for r in based_on for t in _surgery_texts(r)]
-    name = next((fhir.text(n, 300) for n in names if fhir.text(n, 300)), None)
+    name = names[0][:300] if names else None           # texts are read by fhir.text: folded, never empty
     return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index, codes),
                                              opioids_expected=None), draft, selected)
 
@@ -447,7 +447,7 @@ def _latest_egfr(observations: list[dict[str, Any]], codes: ClinicalCodes,
     for o in observations:
         if fhir.resource_type(o) != "Observation" or o.get("status") in ("cancelled", "entered-in-error"):
             continue
-        if not any(s == LOINC and c in codes.egfr_loinc for s, c, _ in fhir.codings(o.get("code"))):
+        if not any(s == LOINC and c in codes.egfr_loinc for s, c in fhir.codes(o.get("code"))):
             continue
         quantity = fhir.obj(o.get("valueQuantity"))
         value = fhir.number(quantity.get("value"))
@@ -468,11 +468,11 @@ def _renal_conditions(conditions: list[dict[str, Any]], codes: ClinicalCodes) ->
     for c in conditions:
         if fhir.resource_type(c) != "Condition":
             continue
-        clinical = {k for _, k, _ in fhir.codings(c.get("clinicalStatus"))} | {fhir.text(c.get("clinicalStatus"))}
-        verification = {k for _, k, _ in fhir.codings(c.get("verificationStatus"))}
+        clinical = {k for _, k in fhir.codes(c.get("clinicalStatus"))} | {fhir.text(c.get("clinicalStatus"))}
+        verification = {k for _, k in fhir.codes(c.get("verificationStatus"))}
         if clinical & {"inactive", "resolved", "remission"} or verification & {"refuted", "entered-in-error"}:
             continue
-        for system, code, _ in fhir.codings(c.get("code")):
+        for system, code in fhir.codes(c.get("code")):
             if not code:
                 continue
             if system in ICD10_SYSTEMS:
