@@ -7,8 +7,10 @@ Mapping choices (README, "CDS Hooks"):
 * Active MedicationRequests and MedicationStatements of the record become medications (an active LDN there is
   how a patient "on LDN" is recognised, by the core). With a draft LDN order, an active LDN order's dose is the
   previous dose (a renewal is not a new start).
+* A drug: medicationCodeableConcept, or the referenced / contained Medication's code and its ingredients' codes
+  and names (compounded products are often named only there).
 * Doses: doseAndRate.doseQuantity (R4) or doseQuantity (STU3/DSTU2) in mg, mcg or g, or in tablets/capsules
-  times the product strength; times the administrations per day from timing.repeat. Unreadable: no dose (the
+  times the product strength (the name's or code's, else the one active ingredient's strength); times the administrations per day from timing.repeat. Unreadable: no dose (the
   dose rules are then reported as not evaluated, never passed).
 * eGFR: the latest Observation with an eGFR LOINC code; CKD stage and dialysis from active Conditions (ICD-10-CM,
   SNOMED CT). No eGFR and no CKD condition is "kidney function not provided", not "normal".
@@ -123,16 +125,19 @@ class Mapped:
 
 # --- medications --------------------------------------------------------------------------------------------------
 
-def medication_concept(resource: dict[str, Any], index: fhir.ResourceIndex) -> tuple[dict[str, Any], str | None]:
-    """(CodeableConcept naming the drug, display of an unresolved reference)."""
+def medication_concept(resource: dict[str, Any],
+                       index: fhir.ResourceIndex) -> tuple[dict[str, Any], str | None, list[dict[str, Any]]]:
+    """(CodeableConcept naming the drug, display of an unresolved reference, the Medication's ingredients: a
+    compounded product, LDN among them, is often named only there)."""
     concept = resource.get("medicationCodeableConcept")
     if isinstance(concept, dict):
-        return concept, None
+        return concept, None, []
     reference = fhir.obj(resource.get("medicationReference"))
     medication = index.resolve(reference, container=resource)
+    ingredients = fhir.objs(medication.get("ingredient")) if medication is not None else []
     if medication is not None and isinstance(medication.get("code"), dict):
-        return medication["code"], None
-    return {}, fhir.text(reference.get("display"))
+        return medication["code"], None, ingredients
+    return {}, fhir.text(reference.get("display")), ingredients
 
 
 def unresolved_medication_references(resources: Iterable[dict[str, Any]], index: fhir.ResourceIndex) -> list[str]:
@@ -161,18 +166,48 @@ def _reading(terminology: Terminology, name: str | None, status: str, pairs: tup
     return medication, recognition, product_class(recognition, name, terminology)
 
 
-def _name_and_codes(concept: dict[str, Any], fallback: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
-    """The drug's name (the concept's text, else the first coding display, else the reference's display) and its
-    (system, code) pairs (at most 20, of plausible length). One pass over the codings."""
-    name = fhir.text(concept.get("text"), 300)
+def _name_and_codes(concept: dict[str, Any], fallback: str | None,
+                    ingredients: list[dict[str, Any]]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The drug's name (the concept's text, else the first coding display, else the reference's display), with the
+    names of ingredients it does not already say, and every (system, code) pair of the product and of its
+    ingredients (at most 20, of plausible length): one reading for the classifier, the facts and the cards."""
     found: list[tuple[str, str]] = []
+    name = _read_concept(concept, found)
+    words = [w for w in (_read_concept(fhir.obj(i.get("itemCodeableConcept")), found) for i in ingredients) if w]
+    name = name or fhir.text(fallback, 300)
+    new = [w for w in dict.fromkeys(words) if name is None or w.lower() not in name.lower()]
+    if new:
+        name = (f"{name} ({', '.join(new)})" if name else ", ".join(new))[:300]
+    return name, tuple(found)
+
+
+def _read_concept(concept: dict[str, Any], found: list[tuple[str, str]]) -> str | None:
+    """The concept's text, else its first coding display; its codes added to `found`. One pass over the codings."""
+    name = fhir.text(concept.get("text"), 300)
     for coding in fhir.objs(concept.get("coding")):
         if name is None:
             name = fhir.text(coding.get("display"), 300)
         system, code = fhir.text(coding.get("system")), fhir.text(coding.get("code"))
         if system and code and len(system) <= 200 and len(code) <= 64 and len(found) < 20:
             found.append((system, code))
-    return name or fhir.text(fallback, 300), tuple(found)
+    return name
+
+
+def ingredient_strength_mg(ingredients: list[dict[str, Any]]) -> float | None:
+    """The strength per tablet or capsule of a one-ingredient product (Medication.ingredient.strength, a Ratio in
+    mg, mcg or g per 1): what a dose in capsules is multiplied by when the name gives no strength."""
+    strengths = [fhir.obj(i.get("strength")) for i in ingredients
+                 if i.get("isActive") is not False and fhir.obj(i.get("strength"))]
+    if len(strengths) != 1:
+        return None
+    numerator, denominator = fhir.obj(strengths[0].get("numerator")), fhir.obj(strengths[0].get("denominator"))
+    value = fhir.number(numerator.get("value"))
+    unit = (fhir.text(numerator.get("code")) or fhir.text(numerator.get("unit")) or "").lower()
+    per = fhir.number(denominator.get("value")) if denominator else 1.0
+    per_unit = (fhir.text(denominator.get("code")) or fhir.text(denominator.get("unit")) or "1").lower()
+    if value is None or value <= 0 or unit not in MG_PER_UNIT or per != 1 or per_unit not in _UNITS:
+        return None
+    return value * MG_PER_UNIT[unit]
 
 
 def _dose_quantities(dosage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -270,15 +305,15 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         status = _REQUEST_STATUS.get(raw_status, "active")   # unknown is not assumed to be safe
     if status is None:
         return None
-    concept, fallback = medication_concept(resource, index)
-    name, pairs = _name_and_codes(concept, fallback)
+    concept, fallback, ingredients = medication_concept(resource, index)
+    name, pairs = _name_and_codes(concept, fallback, ingredients)
     if name is None and not pairs:
         return None
     medication, recognition, product = _reading(terminology, name, status, pairs, None)
     if recognition.kind == "naltrexone":
         # The daily dose is read for naltrexone only: it is what tells LDN from the standard strengths, and no rule
         # reads another medication's dose.
-        dose = daily_dose_mg(resource, recognition.strength_mg)
+        dose = daily_dose_mg(resource, recognition.strength_mg or ingredient_strength_mg(ingredients))
         medication, recognition, product = _reading(terminology, name, status, pairs, dose)
     return MedicationItem(resource, medication, recognition, product, draft, selected,
                           administration_time(resource, terminology, codes) if timing else None)

@@ -282,6 +282,27 @@ def test_medication_reference_resolved_from_the_request(client):
     assert cards[OPIOID]["indicator"] == "critical"
 
 
+def test_an_opioid_or_ldn_named_only_by_the_ingredients_of_a_contained_medication(client):
+    def compounded(id_, text, rxnorm, name, status="draft"):
+        medication = {"resourceType": "Medication", "id": f"m-{id_}", "code": {"text": text},
+                      "ingredient": [{"itemCodeableConcept": {"coding": [
+                          {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": rxnorm,
+                           "display": name}]}}]}
+        return {"resourceType": "MedicationRequest", "id": id_, "status": status, "intent": "order",
+                "contained": [medication], "medicationReference": {"reference": f"#m-{id_}"},
+                "subject": {"reference": "Patient/pat-1"}}
+    on_morphine = record(medicationRequests=bundle(compounded("mor", "Oral solution", "7052", "morphine", "active")),
+                         medicationStatements=bundle())
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", hook_request("order-sign", drafts=[ldn_draft()],
+                                                                           prefetch=on_morphine)))
+    assert cards[OPIOID]["indicator"] == "critical" and "morphine" in cards[OPIOID]["detail"]
+    on_oxycodone = record(medicationRequests=bundle(oxycodone()), medicationStatements=bundle())
+    ldn = compounded("ldn", "Compounded capsule", "7243", "naltrexone")
+    cards = cards_by_rule(post_hook(client, "ldn-order-sign", hook_request("order-sign", drafts=[ldn],
+                                                                           prefetch=on_oxycodone)))
+    assert cards[OPIOID]["indicator"] == "critical"
+
+
 def test_re_sign_and_renewal_are_not_new_starts(client):
     active_draft = ldn_draft(status="active")                      # re-sign of a revised order
     assert "ldn-side-effect-counselling" not in cards_by_rule(_order_sign(client, [active_draft], ahead_days=None,

@@ -6,10 +6,10 @@ import datetime as dt
 import pytest
 
 from service.cds_hooks import fhir
-from service.cds_hooks.fhir_mapping import (build_context, daily_dose_mg, is_surgical, read_drafts,
-                                            read_medication, read_procedure)
+from service.cds_hooks.fhir_mapping import (build_context, daily_dose_mg, ingredient_strength_mg, is_surgical,
+                                            read_drafts, read_medication, read_procedure)
 
-from .support import appointment, bundle, egfr, ldn_draft, medication_request, oxycodone
+from .support import RXNORM, appointment, bundle, egfr, ldn_draft, medication_request, oxycodone
 
 TODAY = dt.date(2026, 3, 1)
 
@@ -53,6 +53,57 @@ def test_reading_medications(kb):
     assert read_medication({**statement, "status": "not-taken"}, index, kb.terminology, codes) is None
     contrave = medication_request("z", text="bupropion 90 mg / naltrexone 8 mg extended release tablet")
     assert read_medication(contrave, index, kb.terminology, codes).is_other_naltrexone
+
+
+def _compounded(ingredients, code=None, dose=None):
+    """A MedicationRequest for a contained Medication (how EHRs send compounded products)."""
+    medication = {"resourceType": "Medication", "id": "m", "code": code or {"text": "Compounded capsule"},
+                  "ingredient": ingredients}
+    r = {"resourceType": "MedicationRequest", "id": "c", "status": "draft", "intent": "order",
+         "contained": [medication], "medicationReference": {"reference": "#m"}}
+    if dose:
+        r["dosageInstruction"] = [{"doseAndRate": [{"doseQuantity": {"value": dose[0], "unit": dose[1]}}]}]
+    return r
+
+
+def _ingredient(code, display, strength=None):
+    item = {"itemCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": display}]}}
+    return {**item, "strength": strength} if strength else item
+
+
+def _per(value, unit, per=1, per_unit="capsule"):
+    return {"numerator": {"value": value, "unit": unit}, "denominator": {"value": per, "unit": per_unit}}
+
+
+def test_a_product_named_only_by_its_ingredients_is_read_from_them(kb):
+    index, codes = fhir.ResourceIndex(), kb.clinical_codes
+    ldn = read_medication(_compounded([_ingredient("7243", "naltrexone", _per(4.5, "mg"))], dose=(1, "capsule")),
+                          index, kb.terminology, codes, draft=True)
+    assert ldn.is_ldn and ldn.medication.dose_mg == 4.5          # 1 capsule of 4.5 mg
+    assert ldn.medication.name == "Compounded capsule (naltrexone)"
+    assert (RXNORM, "7243") in {(c.system, c.code) for c in ldn.medication.codes}
+    morphine = read_medication(_compounded([_ingredient("7052", "morphine")], code={"text": "Oral solution"}),
+                               index, kb.terminology, codes)
+    assert morphine.is_opioid
+    # Every code is read: an opioid ingredient in a product coded as something else still makes it an opioid.
+    mixed = read_medication(_compounded([_ingredient("7052", "morphine")], code={"coding": [
+        {"system": RXNORM, "code": "7243", "display": "naltrexone"}]}), index, kb.terminology, codes)
+    assert mixed.is_opioid and mixed.medication.name == "naltrexone (morphine)"
+
+
+@pytest.mark.parametrize("ingredients,expected", [
+    ([_ingredient("7243", "naltrexone", _per(4.5, "mg"))], 4.5),
+    ([_ingredient("7243", "naltrexone", _per(1500, "mcg", per_unit="tablet"))], 1.5),
+    ([_ingredient("7243", "naltrexone", _per(1, "mg", per_unit="mL"))], None),     # a solution: not per capsule
+    ([_ingredient("7243", "naltrexone", _per(9, "mg", per=2))], None),             # per 2 capsules: not read
+    ([_ingredient("7243", "naltrexone", _per(4.5, "mg")), _ingredient("1", "x", _per(1, "mg"))], None),
+    ([_ingredient("7243", "naltrexone", _per(4.5, "mg")), {**_ingredient("1", "x", _per(9, "mg")), "isActive": False}],
+     4.5),
+    ([_ingredient("7243", "naltrexone", _per(float("nan"), "mg"))], None),
+    ([], None),
+])
+def test_ingredient_strength(ingredients, expected):
+    assert ingredient_strength_mg(ingredients) == expected
 
 
 @pytest.mark.parametrize("resource,surgical", [
