@@ -3,9 +3,14 @@
     .venv/bin/python -m bench.profile evaluate [small|typical|large]   # cProfile of Evaluator.evaluate
     .venv/bin/python -m bench.profile asgi [evaluations|order-checks|order-sign] [--profile]
     .venv/bin/python -m bench.profile ab [--rounds 8] [--n 150]     # order-sign against its bare floor, in-process
+    .venv/bin/python -m bench.profile ir [--n 200]                  # the same in instructions (valgrind): exact
 
 `ab` alternates blocks of order-sign and of the bare parse-only route through the same ASGI app and prints the
 medians of the blocks and the bare route's rate as a share of order-sign's (a noisy machine hurts both alike).
+`ir` counts the instructions (valgrind's cachegrind, every thread) of order-sign and of the bare route: a run of
+20 calls and one of 20 + n, the difference divided by n, so start-up cancels out. Counts do not move with the
+machine's load as times do (here, +-30% between blocks): compare trees by this, confirm with `ab`. About two minutes
+per run under valgrind (Debian's `valgrind`).
 `asgi` sends the benchmark's request bodies through bench.app's ASGI application in this process, one after the
 other (no sockets, no concurrency): ms per request for the endpoint and for its baseline, so the difference is the
 service's own work plus its thread-pool hops. `--profile` adds a cProfile of the endpoint (main thread only: the
@@ -146,11 +151,52 @@ def ab_order_sign(rounds: int, n: int) -> None:
     asyncio.run(main())
 
 
+def _in_app(path: str, n: int) -> None:
+    """n sequential calls of `path` through bench.app, audit writers running (the child process `ir` counts)."""
+    import os
+    import tempfile
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='ldn-bench-')}/audit.db")
+    os.environ.setdefault("AUDIT_HMAC_SECRET", "bench-profile-throwaway-key")
+    from .app import app
+    body = json.dumps(bodies()["order_sign"], separators=(",", ":")).encode()
+
+    async def calls() -> None:
+        async with app.router.lifespan_context(app):
+            for _ in range(n):
+                if await _call(app, path, body) != 200:
+                    raise SystemExit(f"{path} did not answer 200")
+    asyncio.run(calls())
+
+
+def _instructions(path: str, n: int) -> int:
+    import re
+    import subprocess
+    import sys
+    run = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                          sys.executable, "-m", "bench.profile", "calls", path, str(n)],
+                         capture_output=True, text=True, check=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from valgrind: {run.stderr[-500:]}")
+    return int(found[1].replace(",", ""))
+
+
+def ir_order_sign(n: int) -> None:
+    for path in (ENDPOINTS["order-sign"][0], "/bench/baseline/bare/order-sign"):
+        per_call = (_instructions(path, 20 + n) - _instructions(path, 20)) / n
+        print(f"{path:45s} {per_call / 1e6:6.2f} M instructions per request (valgrind, {n} calls)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="what", required=True)
     e = sub.add_parser("evaluate")
     e.add_argument("context", nargs="?", default="typical", choices=("small", "typical", "large"))
+    c = sub.add_parser("calls")             # what `ir` runs under valgrind
+    c.add_argument("path")
+    c.add_argument("n", type=int)
+    i = sub.add_parser("ir")
+    i.add_argument("--n", type=int, default=200)
     b = sub.add_parser("ab")
     b.add_argument("--rounds", type=int, default=8)
     b.add_argument("--n", type=int, default=150)
@@ -163,6 +209,10 @@ def main() -> None:
     args = p.parse_args()
     if args.what == "ab":
         ab_order_sign(args.rounds, args.n)
+    elif args.what == "calls":
+        _in_app(args.path, args.n)
+    elif args.what == "ir":
+        ir_order_sign(args.n)
     elif args.what == "evaluate":
         profile_evaluate(args.context, args.n, args.top)
     else:
