@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
@@ -111,9 +111,6 @@ def concept_texts(concept: Any) -> list[str]:
     found = [text(c.get("text"))] + [text(coding.get("display")) for coding in objs(c.get("coding"))]
     return [t for t in found if t]
 
-
-def has_code(concepts: Iterable[Any], system: str, code: str) -> bool:
-    return any(s == system and k == code for c in concepts for s, k in codes(c))
 
 
 class NotSendable(ValueError):

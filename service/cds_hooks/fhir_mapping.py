@@ -321,23 +321,27 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
 
 # --- procedures ---------------------------------------------------------------------------------------------------
 
-_SURGERY_TEXT_FIELDS = {"Appointment": ("serviceCategory", "serviceType", "specialty", "appointmentType",
-                                         "reasonCode", "reason"),
-                        "ServiceRequest": ("category", "code"), "Procedure": ("category", "code")}
+# The concepts a procedure is described by, the most specific first: the first text names it on cards (an
+# Appointment's own description before its service type, a code before a category such as "Surgical procedure").
+_DESCRIBED_BY = {"Appointment": ("serviceType", "reasonCode", "reason", "appointmentType", "specialty",
+                                 "serviceCategory"),
+                 "ServiceRequest": ("code", "category"), "Procedure": ("code", "category")}
+_CODED_BY = frozenset({"category", "serviceCategory", "serviceType", "code"})   # where the surgical code counts
+
+Described = tuple[list[str], bool]      # (texts, most specific first; coded as a surgical procedure)
 
 
-def _surgery_texts(resource: dict[str, Any]) -> list[str]:
-    out = [t for name in _SURGERY_TEXT_FIELDS.get(str(resource.get("resourceType")), ())
-           for c in fhir.objs(resource.get(name)) for t in fhir.concept_texts(c)]
-    if resource.get("resourceType") == "Appointment":
-        out += [t for t in [fhir.text(resource.get("description"))] if t]
-    return out
-
-
-def _coded_surgical(resource: dict[str, Any], codes: ClinicalCodes) -> bool:
-    concepts = [c for name in ("category", "serviceCategory", "serviceType", "code")
-                for c in fhir.objs(resource.get(name))]
-    return fhir.has_code(concepts, SNOMED, codes.surgical_procedure)
+def _description(resource: dict[str, Any], codes: ClinicalCodes) -> Described:
+    """A procedure's texts and whether it carries the SNOMED CT surgical procedure code: one pass over its concepts."""
+    rtype = resource.get("resourceType")
+    texts = [t for t in [fhir.text(resource.get("description"))] if t] if rtype == "Appointment" else []
+    coded = False
+    surgical = (SNOMED, codes.surgical_procedure)
+    for name in _DESCRIBED_BY.get(str(rtype), ()):
+        for concept in fhir.objs(resource.get(name)):
+            texts += fhir.concept_texts(concept)
+            coded = coded or (name in _CODED_BY and surgical in fhir.codes(concept))
+    return texts, coded
 
 
 def _worded_surgical(texts: list[str], codes: ClinicalCodes) -> bool:
@@ -346,9 +350,10 @@ def _worded_surgical(texts: list[str], codes: ClinicalCodes) -> bool:
 
 
 def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: ClinicalCodes, depth: int = 0,
-                texts: list[str] | None = None) -> bool:
-    """texts: the resource's _surgery_texts when the caller has them already."""
-    if _coded_surgical(resource, codes):
+                described: Described | None = None) -> bool:
+    """described: the resource's _description when the caller has it already."""
+    texts, coded = _description(resource, codes) if described is None else described
+    if coded:
         return True
     if resource.get("resourceType") == "Appointment":
         kinds = {c for t in fhir.objs(resource.get("appointmentType")) for _, c in fhir.codes(t) if c}
@@ -356,7 +361,7 @@ def is_surgical(resource: dict[str, Any], index: fhir.ResourceIndex, codes: Clin
             return False
         if depth == 0 and any(is_surgical(r, index, codes, 1) for r in _based_on(resource, index)):
             return True
-    return _worded_surgical(_surgery_texts(resource) if texts is None else texts, codes)
+    return _worded_surgical(texts, codes)
 
 
 def _based_on(resource: dict[str, Any], index: fhir.ResourceIndex) -> list[dict[str, Any]]:
@@ -413,11 +418,11 @@ def read_procedure(resource: dict[str, Any], index: fhir.ResourceIndex, codes: C
     if rtype not in PROCEDURE_TYPES or fhir.text(resource.get("status")) in _CLOSED[rtype]:
         return None
     day = _procedure_date(resource)
-    texts = _surgery_texts(resource) if day is not None else []
-    if day is None or not is_surgical(resource, index, codes, texts=texts):
+    described = _description(resource, codes) if day is not None else None
+    if described is None or not is_surgical(resource, index, codes, described=described):
         return None
     based_on = _based_on(resource, index) if rtype == "Appointment" else []
-    names = texts + [t for r in based_on for t in _surgery_texts(r)]
+    names = described[0] + [t for r in based_on for t in _description(r, codes)[0]]
     name = names[0][:300] if names else None           # texts are read by fhir.text: folded, never empty
     return ProcedureItem(resource, Procedure(name=name, date=day, elective=_elective(resource, index, codes),
                                              opioids_expected=None), draft, selected)

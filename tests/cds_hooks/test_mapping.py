@@ -135,6 +135,19 @@ def test_procedures_need_a_date_and_an_open_status(kb):
     assert read_procedure(urgent, index, codes).procedure.elective is False
 
 
+def test_a_procedure_is_named_by_its_most_specific_text(kb):
+    index, codes = fhir.ResourceIndex(), kb.clinical_codes
+    category = [{"coding": [{"system": "http://snomed.info/sct", "code": "387713003",
+                             "display": "Surgical procedure"}]}]
+    booked = appointment("a", "2026-03-05", text="Orthopaedic surgery", serviceCategory=category,
+                         description="Total knee replacement")
+    assert read_procedure(booked, index, codes).procedure.name == "Total knee replacement"
+    ordered = {"resourceType": "ServiceRequest", "status": "active", "occurrenceDateTime": "2026-03-05",
+               "category": category, "code": {"text": "Laparoscopic cholecystectomy"}}
+    assert read_procedure(ordered, index, codes).procedure.name == "Laparoscopic cholecystectomy"
+    assert read_procedure({**ordered, "code": {}}, index, codes).procedure.name == "Surgical procedure"
+
+
 def test_build_context(kb):
     index = fhir.ResourceIndex()
     drafts = read_drafts("order-sign", {"draftOrders": bundle(ldn_draft())}, index, kb.terminology, kb.clinical_codes,
