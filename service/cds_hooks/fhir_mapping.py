@@ -173,12 +173,18 @@ def _name_and_codes(concept: dict[str, Any], fallback: str | None,
     ingredients (at most 20, of plausible length): one reading for the classifier, the facts and the cards."""
     found: list[tuple[str, str]] = []
     name = _read_concept(concept, found)
-    words = [w for w in (_read_concept(fhir.obj(i.get("itemCodeableConcept")), found) for i in ingredients) if w]
-    name = name or fhir.text(fallback, 300)
-    new = [w for w in dict.fromkeys(words) if name is None or w.lower() not in name.lower()]
-    if new:
-        name = (f"{name} ({', '.join(new)})" if name else ", ".join(new))[:300]
+    if name is None and fallback is not None:
+        name = fhir.text(fallback, 300)
+    if ingredients:
+        name = _with_ingredients(name, ingredients, found)
     return name, tuple(found)
+
+
+def _with_ingredients(name: str | None, ingredients: list[dict[str, Any]], found: list[tuple[str, str]]) -> str | None:
+    """The name, with the ingredients' names it does not already say; their codes added to `found`."""
+    words = [w for w in (_read_concept(fhir.obj(i.get("itemCodeableConcept")), found) for i in ingredients) if w]
+    new = [w for w in dict.fromkeys(words) if name is None or w.lower() not in name.lower()]
+    return (f"{name} ({', '.join(new)})" if name else ", ".join(new))[:300] if new else name
 
 
 def _read_concept(concept: dict[str, Any], found: list[tuple[str, str]]) -> str | None:
