@@ -7,10 +7,12 @@
 
 `ab` alternates blocks of order-sign and of the bare parse-only route through the same ASGI app and prints the
 medians of the blocks and the bare route's rate as a share of order-sign's (a noisy machine hurts both alike).
-`ir` counts the instructions (valgrind's cachegrind, every thread) of order-sign and of the bare route: a run of
-20 calls and one of 20 + n, the difference divided by n, so start-up cancels out. Counts do not move with the
-machine's load as times do (here, +-30% between blocks): compare trees by this, confirm with `ab`. About two minutes
-per run under valgrind (Debian's `valgrind`).
+`ir` counts the instructions (valgrind's cachegrind) of order-sign and of the bare route: a run of 20 calls and
+one of 20 + n, the difference divided by n, so start-up cancels out; PYTHONHASHSEED fixed, audit writers not
+started (what a batch costs depends on its size, which depends on timing; the records wait in their queues). Counts
+do not move with the machine's load as times do (here, +-30% between blocks): same tree, same count to ~0.1%;
+unrelated changes can move it ~3% (memory layout, collector timing). About two minutes per run (Debian's
+`valgrind`).
 `asgi` sends the benchmark's request bodies through bench.app's ASGI application in this process, one after the
 other (no sockets, no concurrency): ms per request for the endpoint and for its baseline, so the difference is the
 service's own work plus its thread-pool hops. `--profile` adds a cProfile of the endpoint (main thread only: the
@@ -152,7 +154,7 @@ def ab_order_sign(rounds: int, n: int) -> None:
 
 
 def _in_app(path: str, n: int) -> None:
-    """n sequential calls of `path` through bench.app, audit writers running (the child process `ir` counts)."""
+    """n sequential calls of `path` through bench.app (the child process `ir` counts; no lifespan: see above)."""
     import os
     import tempfile
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='ldn-bench-')}/audit.db")
@@ -161,20 +163,20 @@ def _in_app(path: str, n: int) -> None:
     body = json.dumps(bodies()["order_sign"], separators=(",", ":")).encode()
 
     async def calls() -> None:
-        async with app.router.lifespan_context(app):
-            for _ in range(n):
-                if await _call(app, path, body) != 200:
-                    raise SystemExit(f"{path} did not answer 200")
+        for _ in range(n):
+            if await _call(app, path, body) != 200:
+                raise SystemExit(f"{path} did not answer 200")
     asyncio.run(calls())
 
 
 def _instructions(path: str, n: int) -> int:
+    import os
     import re
     import subprocess
     import sys
     run = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
                           sys.executable, "-m", "bench.profile", "calls", path, str(n)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     if found is None:
         raise SystemExit(f"no instruction count from valgrind: {run.stderr[-500:]}")
