@@ -10,8 +10,9 @@ Mapping choices (README, "CDS Hooks"):
 * A drug: medicationCodeableConcept, or the referenced / contained Medication's code and its ingredients' codes
   and names (compounded products are often named only there).
 * Doses: doseAndRate.doseQuantity (R4) or doseQuantity (STU3/DSTU2) in mg, mcg or g, or in tablets/capsules
-  times the product strength (the name's or code's, else the one active ingredient's strength); times the administrations per day from timing.repeat. Unreadable: no dose (the
-  dose rules are then reported as not evaluated, never passed).
+  times the product strength (the name's or code's, else the one active ingredient's strength); times the
+  administrations per day from timing.repeat. Unreadable: no dose (the dose rules are then reported as not
+  evaluated, never passed).
 * eGFR: the latest Observation with an eGFR LOINC code; CKD stage and dialysis from active Conditions (ICD-10-CM,
   SNOMED CT). No eGFR and no CKD condition is "kidney function not provided", not "normal".
 * Appointments, Procedures and ServiceRequests with a date are procedures when they are surgical (coded
@@ -161,8 +162,8 @@ def unresolved_medication_references(resources: Iterable[dict[str, Any]], index:
 def _reading(terminology: Terminology, name: str | None, status: str, pairs: tuple[tuple[str, str], ...],
              dose: float | None) -> tuple[Medication, Classification, ProductClass]:
     recognition = classify(terminology, codes=pairs, text=name, dose_mg=dose)
-    medication = Medication(name=name, status=status, codes=[Code(system=s, code=c) for s, c in pairs],  # type: ignore[arg-type]
-                            dose_mg=dose)
+    medication = Medication(name=name, status=status,  # type: ignore[arg-type]
+                            codes=[Code(system=s, code=c) for s, c in pairs], dose_mg=dose)
     return medication, recognition, product_class(recognition, name, terminology)
 
 

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 from .context import PatientContext
 from .engine import DurableEngine, encode_fact, rule_name
-from .ids import uuid5
 from .facts import Facts, derive_facts, walk
+from .ids import uuid5
 from ..knowledge import templates
 from ..knowledge.base import KnowledgeBase
 from ..knowledge.rules import SEVERITY_RANK, Citation, Escalation, Rule

@@ -180,7 +180,8 @@ def test_empty_record_is_known_and_empty(kb):
 
 def test_readers_never_raise_on_garbage():
     for value in (None, 1, "x", [], {}, {"entry": "x"}, {"entry": [None, 1, {"resource": []}]}):
-        assert fhir.resources(value) == [] and fhir.codes(value) == [] and fhir.concept_texts(value) == [] and fhir.next_link(value) is None
+        assert fhir.resources(value) == [] and fhir.codes(value) == [] and fhir.concept_texts(value) == []
+        assert fhir.next_link(value) is None
     assert fhir.reference_key("https://ehr/fhir/Medication/1/_history/2") == ("Medication", "1")
     assert fhir.reference_key("#contained") is None and fhir.parse_date("2026-02-30") is None
 
