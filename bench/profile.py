@@ -184,6 +184,9 @@ def _instructions(path: str, n: int) -> int:
 
 
 def ir_order_sign(n: int) -> None:
+    import shutil
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench.profile ir needs valgrind (Debian: apt-get install valgrind)")
     for path in (ENDPOINTS["order-sign"][0], "/bench/baseline/bare/order-sign"):
         per_call = (_instructions(path, 20 + n) - _instructions(path, 20)) / n
         print(f"{path:45s} {per_call / 1e6:6.2f} M instructions per request (valgrind, {n} calls)")
