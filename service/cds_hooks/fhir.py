@@ -112,7 +112,6 @@ def concept_texts(concept: Any) -> list[str]:
     return [t for t in found if t]
 
 
-
 class NotSendable(ValueError):
     """JSON data that cannot be sent back as it is: NaN or infinity, an integer beyond a float, a string that is not
     valid Unicode."""

@@ -2,8 +2,8 @@
 rules, the terminology, the app) is frozen out of the collections, and young collections run less often.
 
 Without it every full collection walked the whole knowledge base: pauses of up to ~150 ms, which every request and
-probe in flight waited out, and ~8% of order-sign's time went to the collector (bench/README.md, "Garbage
-collection"). Reference counting still frees nearly everything a request allocates; the collector is only for
+probe in flight waited out, and ~8% of order-sign's time went to the collector (bench/README.md, "Issue 13,
+second pass"). Reference counting still frees nearly everything a request allocates; the collector is only for
 cycles, and those a request leaves are few.
 """
 from __future__ import annotations
