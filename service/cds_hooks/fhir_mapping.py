@@ -126,19 +126,45 @@ class Mapped:
 
 # --- medications --------------------------------------------------------------------------------------------------
 
-def medication_concept(resource: dict[str, Any],
-                       index: fhir.ResourceIndex) -> tuple[dict[str, Any], str | None, list[dict[str, Any]]]:
-    """(CodeableConcept naming the drug, display of an unresolved reference, the Medication's ingredients: a
-    compounded product, LDN among them, is often named only there)."""
+Drug = tuple[dict[str, Any], str | None, list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def medication_concept(resource: dict[str, Any], index: fhir.ResourceIndex) -> Drug:
+    """(CodeableConcept naming the drug, display of an unresolved reference, the Medication's ingredients and the
+    concept each is: a compounded product, LDN among them, is often named only there)."""
     concept = resource.get("medicationCodeableConcept")
     if isinstance(concept, dict):
-        return concept, None, []
+        return concept, None, [], []
     reference = fhir.obj(resource.get("medicationReference"))
     medication = index.resolve(reference, container=resource)
-    ingredients = fhir.objs(medication.get("ingredient")) if medication is not None else []
-    if medication is not None and isinstance(medication.get("code"), dict):
-        return medication["code"], None, ingredients
-    return {}, fhir.text(reference.get("display")), ingredients
+    if medication is None:
+        return {}, fhir.text(reference.get("display")), [], []
+    ingredients = (fhir.objs(medication.get("ingredient"))                                  # STU3, R4, R5
+                   or fhir.objs(fhir.obj(medication.get("product")).get("ingredient")))     # DSTU2
+    items = [ingredient_concept(i, index, (medication, resource)) for i in ingredients]
+    if isinstance(medication.get("code"), dict):
+        return medication["code"], None, ingredients, items
+    return {}, fhir.text(reference.get("display")), ingredients, items
+
+
+def ingredient_concept(ingredient: dict[str, Any], index: fhir.ResourceIndex,
+                       containers: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """What an ingredient is: its itemCodeableConcept (STU3, R4) or item.concept (R5); else the code of the Substance
+    or Medication its reference points to (itemReference; DSTU2's item; R5's item.reference), else that
+    reference's display as the text."""
+    concept = ingredient.get("itemCodeableConcept")
+    if isinstance(concept, dict):
+        return concept
+    item = fhir.obj(ingredient.get("item"))
+    if isinstance(item.get("concept"), dict):
+        return item["concept"]
+    reference = fhir.obj(ingredient.get("itemReference")) or fhir.obj(item.get("reference")) or item
+    for container in containers:        # "#id": contained in the Medication, or beside it in the order
+        target = index.resolve(reference, container=container)
+        if target is not None and isinstance(target.get("code"), dict):
+            return target["code"]
+    display = fhir.text(reference.get("display"))
+    return {"text": display} if display else {}
 
 
 def unresolved_medication_references(resources: Iterable[dict[str, Any]], index: fhir.ResourceIndex) -> list[str]:
@@ -169,6 +195,7 @@ def _reading(terminology: Terminology, name: str | None, status: str, pairs: tup
 
 def _name_and_codes(concept: dict[str, Any], fallback: str | None,
                     ingredients: list[dict[str, Any]]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """ingredients: the concepts of the product's ingredients (ingredient_concept)."""
     """The drug's name (the concept's text, else the first coding display, else the reference's display), with the
     names of ingredients it does not already say, and every (system, code) pair of the product and of its
     ingredients (at most 20, of plausible length): one reading for the classifier, the facts and the cards."""
@@ -183,7 +210,7 @@ def _name_and_codes(concept: dict[str, Any], fallback: str | None,
 
 def _with_ingredients(name: str | None, ingredients: list[dict[str, Any]], found: list[tuple[str, str]]) -> str | None:
     """The name, with the ingredients' names it does not already say; their codes added to `found`."""
-    words = [w for w in (_read_concept(fhir.obj(i.get("itemCodeableConcept")), found) for i in ingredients) if w]
+    words = [w for w in (_read_concept(i, found) for i in ingredients) if w]
     new = [w for w in dict.fromkeys(words) if name is None or w.lower() not in name.lower()]
     return (f"{name} ({', '.join(new)})" if name else ", ".join(new))[:300] if new else name
 
@@ -312,8 +339,8 @@ def read_medication(resource: dict[str, Any], index: fhir.ResourceIndex, termino
         status = _REQUEST_STATUS.get(raw_status, "active")   # unknown is not assumed to be safe
     if status is None:
         return None
-    concept, fallback, ingredients = medication_concept(resource, index)
-    name, pairs = _name_and_codes(concept, fallback, ingredients)
+    concept, fallback, ingredients, items = medication_concept(resource, index)
+    name, pairs = _name_and_codes(concept, fallback, items)
     if name is None and not pairs:
         return None
     medication, recognition, product = _reading(terminology, name, status, pairs, None)

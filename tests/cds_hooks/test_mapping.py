@@ -91,6 +91,28 @@ def test_a_product_named_only_by_its_ingredients_is_read_from_them(kb):
     assert mixed.is_opioid and mixed.medication.name == "naltrexone (morphine)"
 
 
+_MORPHINE = {"coding": [{"system": RXNORM, "code": "7052"}]}
+
+
+@pytest.mark.parametrize("ingredient,contained", [
+    ({"itemReference": {"reference": "#s"}}, [{"resourceType": "Substance", "id": "s", "code": _MORPHINE}]),  # R4
+    ({"itemReference": {"reference": "Substance/x", "display": "Morphine sulfate"}}, []),   # not resolvable
+    ({"item": {"concept": _MORPHINE}}, []),                                                  # R5 CodeableReference
+    ({"item": {"reference": {"reference": "#s"}}}, [{"resourceType": "Substance", "id": "s", "code": _MORPHINE}]),
+])
+def test_an_ingredient_is_read_in_every_shape_fhir_gives_it(kb, ingredient, contained):
+    order = _compounded([ingredient], code={"text": "Oral solution"})
+    order["contained"] += contained                                   # beside the Medication, in the order
+    assert read_medication(order, fhir.ResourceIndex(), kb.terminology, kb.clinical_codes).is_opioid
+
+
+def test_a_dstu2_medications_product_ingredients_are_read(kb):
+    order = _compounded([], code={"text": "Oral solution"})
+    order["contained"][0]["product"] = {"ingredient": [{"item": {"reference": "Substance/1",
+                                                                  "display": "morphine"}}]}
+    assert read_medication(order, fhir.ResourceIndex(), kb.terminology, kb.clinical_codes).is_opioid
+
+
 @pytest.mark.parametrize("ingredients,expected", [
     ([_ingredient("7243", "naltrexone", _per(4.5, "mg"))], 4.5),
     ([_ingredient("7243", "naltrexone", _per(1500, "mcg", per_unit="tablet"))], 1.5),
